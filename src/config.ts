@@ -1,0 +1,168 @@
+// Configuration: environment variables, each overridable by a command-line flag.
+// Parsing is pure (argv and env in, Config or ConfigError out) so tests can drive it directly.
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  readonly echo: {
+    readonly host: string;
+    readonly port: number;
+    /** 0 = no limit */
+    readonly maxConnections: number;
+    /** 0 = off */
+    readonly idleTimeoutMs: number;
+  };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+  };
+  readonly logLevel: LogLevel;
+  readonly shutdown: {
+    /** Deadline for the whole shutdown, counted from the signal. */
+    readonly timeoutMs: number;
+    /** Keep accepting (readiness 503) this long so load balancers deregister first. */
+    readonly delayMs: number;
+    /** While draining, a connection quiet this long with nothing buffered is closed. */
+    readonly quietMs: number;
+  };
+}
+
+/** A setting with a value that is not allowed. The message is the one line an operator sees. */
+export class ConfigError extends Error {
+  constructor(
+    readonly setting: string,
+    readonly value: string,
+    readonly allowed: string,
+  ) {
+    super(`invalid configuration: ${setting}=${JSON.stringify(value)}: ${allowed}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type ParseOutcome = { kind: 'run'; config: Config } | { kind: 'help'; text: string };
+
+type Key =
+  | 'host'
+  | 'port'
+  | 'httpHost'
+  | 'httpPort'
+  | 'logLevel'
+  | 'shutdownTimeoutMs'
+  | 'shutdownDelayMs'
+  | 'shutdownQuietMs'
+  | 'maxConnections'
+  | 'idleTimeoutMs';
+
+interface Setting<T> {
+  readonly key: Key;
+  readonly env: string;
+  readonly flag: string;
+  readonly fallback: string;
+  readonly meaning: string;
+  readonly parse: (raw: string) => T | undefined;
+  readonly allowed: string;
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout's ceiling; larger values fire at once
+
+const wholeNumber = (max: number) => (raw: string) => {
+  if (!/^\d+$/.test(raw)) return undefined;
+  const n = Number(raw);
+  return n <= max ? n : undefined;
+};
+const port = wholeNumber(65535);
+const milliseconds = wholeNumber(MAX_TIMER_MS);
+const hostname = (raw: string) =>
+  /^[A-Za-z0-9.:_-]+$/.test(raw) && raw.length <= 253 ? raw : undefined;
+const logLevel = (raw: string) => (LOG_LEVELS as readonly string[]).includes(raw) ? (raw as LogLevel) : undefined;
+
+const PORT_ALLOWED = 'an integer from 0 to 65535 (0 = ephemeral)';
+const MS_ALLOWED = `an integer number of milliseconds from 0 to ${MAX_TIMER_MS}`;
+const HOST_ALLOWED = 'an IP address or hostname';
+
+const SETTINGS: readonly Setting<string | number>[] = [
+  { key: 'host', env: 'ECHO_HOST', flag: '--host', fallback: '0.0.0.0', meaning: 'echo listener address', parse: hostname, allowed: HOST_ALLOWED },
+  { key: 'port', env: 'ECHO_PORT', flag: '--port', fallback: '7000', meaning: 'echo listener port (0 = ephemeral)', parse: port, allowed: PORT_ALLOWED },
+  { key: 'httpHost', env: 'HTTP_HOST', flag: '--http-host', fallback: '0.0.0.0', meaning: 'sidecar (health, metrics) address', parse: hostname, allowed: HOST_ALLOWED },
+  { key: 'httpPort', env: 'HTTP_PORT', flag: '--http-port', fallback: '8080', meaning: 'sidecar port (0 = ephemeral)', parse: port, allowed: PORT_ALLOWED },
+  { key: 'logLevel', env: 'LOG_LEVEL', flag: '--log-level', fallback: 'info', meaning: 'log level', parse: logLevel, allowed: `one of ${LOG_LEVELS.join(', ')}` },
+  { key: 'shutdownTimeoutMs', env: 'SHUTDOWN_TIMEOUT_MS', flag: '--shutdown-timeout-ms', fallback: '25000', meaning: 'drain deadline after SIGTERM', parse: milliseconds, allowed: MS_ALLOWED },
+  { key: 'shutdownDelayMs', env: 'SHUTDOWN_DELAY_MS', flag: '--shutdown-delay-ms', fallback: '0', meaning: 'after SIGTERM, keep accepting this long with readiness 503', parse: milliseconds, allowed: MS_ALLOWED },
+  { key: 'shutdownQuietMs', env: 'SHUTDOWN_QUIET_MS', flag: '--shutdown-quiet-ms', fallback: '1000', meaning: 'while draining, close a connection quiet this long with nothing buffered', parse: milliseconds, allowed: MS_ALLOWED },
+  { key: 'maxConnections', env: 'ECHO_MAX_CONNECTIONS', flag: '--max-connections', fallback: '0', meaning: 'connections above it are refused and counted (0 = no limit)', parse: wholeNumber(1_000_000_000), allowed: 'an integer from 0 (no limit) to 1000000000' },
+  { key: 'idleTimeoutMs', env: 'ECHO_IDLE_TIMEOUT_MS', flag: '--idle-timeout-ms', fallback: '0', meaning: 'close a connection silent this long (0 = off)', parse: milliseconds, allowed: MS_ALLOWED },
+];
+
+export function helpText(): string {
+  const rows = SETTINGS.map(
+    (s) => `  ${`${s.flag} <value>`.padEnd(30)} ${s.env.padEnd(22)} default ${s.fallback.padEnd(8)} ${s.meaning}`,
+  );
+  return [
+    'Usage: tcp-echo [options]',
+    '',
+    'A TCP echo service with a health and Prometheus metrics sidecar.',
+    'Every option can also be set by its environment variable; a flag wins over the variable.',
+    '',
+    `  ${'flag'.padEnd(30)} ${'environment'.padEnd(22)} ${'default'.padEnd(16)} meaning`,
+    ...rows,
+    `  ${'--help, -h'.padEnd(30)} ${''.padEnd(22)} ${''.padEnd(16)} print this help and exit`,
+    '',
+  ].join('\n');
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Parses flags (`--port 7000` or `--port=7000`) over environment variables over defaults. */
+export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
+  const fromFlags = new Map<Key, { raw: string; name: string }>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--help' || arg === '-h') return { kind: 'help', text: helpText() };
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    const setting = SETTINGS.find((s) => s.flag === name);
+    if (!setting) throw new ConfigError('command line', arg, `unknown option; run with --help to list the options`);
+    let raw: string | undefined;
+    if (eq !== -1) raw = arg.slice(eq + 1);
+    else {
+      raw = argv[i + 1];
+      i++;
+    }
+    if (raw === undefined) throw new ConfigError(setting.flag, '', `missing value: ${setting.allowed}`);
+    fromFlags.set(setting.key, { raw, name: setting.flag });
+  }
+
+  const values = {} as Record<Key, string | number>;
+  for (const s of SETTINGS) {
+    const given = fromFlags.get(s.key) ?? (env[s.env] !== undefined ? { raw: env[s.env] as string, name: s.env } : undefined);
+    const raw = given?.raw ?? s.fallback;
+    const parsed = s.parse(raw.trim());
+    if (parsed === undefined) throw new ConfigError(given?.name ?? s.env, raw, s.allowed);
+    values[s.key] = parsed;
+  }
+
+  const config: Config = {
+    echo: {
+      host: values.host as string,
+      port: values.port as number,
+      maxConnections: values.maxConnections as number,
+      idleTimeoutMs: values.idleTimeoutMs as number,
+    },
+    http: { host: values.httpHost as string, port: values.httpPort as number },
+    logLevel: values.logLevel as LogLevel,
+    shutdown: {
+      timeoutMs: values.shutdownTimeoutMs as number,
+      delayMs: values.shutdownDelayMs as number,
+      quietMs: values.shutdownQuietMs as number,
+    },
+  };
+  if (config.shutdown.delayMs > config.shutdown.timeoutMs) {
+    throw new ConfigError(
+      'SHUTDOWN_DELAY_MS',
+      String(config.shutdown.delayMs),
+      `must not exceed SHUTDOWN_TIMEOUT_MS (${config.shutdown.timeoutMs}): the deadline counts from the signal`,
+    );
+  }
+  return { kind: 'run', config };
+}

@@ -1,0 +1,64 @@
+import Fastify, { LogController, type FastifyError } from 'fastify';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
+import { healthRoutes, type HealthSource } from './health.js';
+import { metricsRoute } from './metrics-route.js';
+
+export interface SidecarOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly logger: Logger;
+  readonly health: HealthSource;
+  readonly metrics: Metrics;
+}
+
+export interface Sidecar {
+  listen(): Promise<AddressInfo>;
+  readonly address: AddressInfo | undefined;
+  close(): Promise<void>;
+}
+
+export function createSidecar({ host, port, logger, health, metrics }: SidecarOptions): Sidecar {
+  const app = Fastify({
+    loggerInstance: logger,
+    // Probes every few seconds would drown the logs.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Probes and scrapes are small and quick; nothing a client sends may hold the sidecar for long.
+    connectionTimeout: 10_000,
+    requestTimeout: 10_000,
+    keepAliveTimeout: 5_000,
+    bodyLimit: 1024,
+    routerOptions: { maxParamLength: 100 },
+    return503OnClosing: false, // readiness must answer 503 itself, with the sidecar up to the end
+  });
+
+  app.register(healthRoutes, { health });
+  app.register(metricsRoute, { metrics });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+  });
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    if (status >= 500) request.log.error({ err: error }, 'sidecar request failed');
+    else request.log.debug({ err: error }, 'bad sidecar request');
+    // Never echo internals or stack traces to the client.
+    reply.code(status).send({ error: status >= 500 ? 'Internal Server Error' : 'Bad Request', message: status >= 500 ? 'internal error' : error.message });
+  });
+
+  return {
+    async listen() {
+      // Listening on app.server directly: app.listen() logs a line per interface, and main logs one line for both listeners.
+      await app.ready();
+      app.server.listen({ host, port });
+      await Promise.race([once(app.server, 'listening'), once(app.server, 'error').then(([error]) => Promise.reject(error))]);
+      return app.server.address() as AddressInfo;
+    },
+    get address() {
+      return (app.server.address() as AddressInfo | null) ?? undefined;
+    },
+    close: () => app.close(),
+  };
+}

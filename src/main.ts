@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// Entry point: parse config, start the service, wire signals. Run as `node dist/main.js`
+// wherever signals matter: npm does not pass them cleanly to a draining child.
+import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { pino, stdTimeFunctions } from 'pino';
+import { ConfigError, parseConfig, type ParseOutcome } from './config.js';
+import { createService } from './service.js';
+
+const EXIT_CONFIG = 2;
+const EXIT_START_FAILED = 1;
+
+function readVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function main(): Promise<void> {
+  let outcome: ParseOutcome;
+  try {
+    outcome = parseConfig(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`tcp-echo: ${error.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+  if (outcome.kind === 'help') {
+    process.stdout.write(outcome.text);
+    return;
+  }
+  const { config } = outcome;
+  const logger = pino({ level: config.logLevel, base: { service: 'tcp-echo', pid: process.pid }, timestamp: stdTimeFunctions.isoTime });
+  const service = createService(config, { logger, version: readVersion() });
+
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      logger.warn({ event: 'second_signal', signal }, 'second signal: exiting at once');
+      process.exit(128 + constants.signals[signal]);
+    }
+    signalled = true;
+    service.shutdown(signal).then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.fatal({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  try {
+    const { echo, http } = await service.start();
+    logger.info(
+      { event: 'listening', echo: { address: echo.address, port: echo.port }, http: { address: http.address, port: http.port } },
+      `echo on ${echo.address}:${echo.port}, sidecar on ${http.address}:${http.port}`,
+    );
+  } catch (error) {
+    const err = error as NodeJS.ErrnoException;
+    logger.fatal({ err, event: 'start_failed' }, `could not start: ${err.code === 'EADDRINUSE' ? `address in use` : err.message}`);
+    process.stderr.write(`tcp-echo: could not start: ${err.message}\n`);
+    process.exit(EXIT_START_FAILED);
+  }
+}
+
+void main();

@@ -1,0 +1,45 @@
+import { request } from 'node:http';
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** A plain HTTP request over a fresh connection (no keep-alive pooling between tests). */
+export function httpRequest(port: number, path: string, { method = 'GET', headers = {} as Record<string, string>, host = '127.0.0.1', body = undefined as string | undefined } = {}): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, path, method, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Parses Prometheus text exposition into `name{labels}` -> value. */
+export function parseExposition(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const match = /^(\S+?(?:\{.*\})?)\s+(\S+)(?:\s+\S+)?$/.exec(line);
+    if (!match) throw new Error(`unparseable exposition line: ${line}`);
+    samples.set(match[1] as string, Number(match[2]));
+  }
+  return samples;
+}
+
+export async function scrape(port: number, host = '127.0.0.1'): Promise<Map<string, number>> {
+  const response = await httpRequest(port, '/metrics', { host });
+  if (response.status !== 200) throw new Error(`/metrics answered ${response.status}`);
+  return parseExposition(response.body);
+}
+
+export function sample(samples: Map<string, number>, key: string): number {
+  const value = samples.get(key);
+  if (value === undefined) throw new Error(`metric ${key} missing from the exposition`);
+  return value;
+}
