@@ -1,0 +1,191 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { collectUntilEnd, echoRoundTrip, openClient, patternedBytes } from './support/echo-client.js';
+import { httpRequest, parseExposition, sample, scrape } from './support/metrics.js';
+import { startService, type RunningService } from './support/service.js';
+import { waitFor } from './support/wait.js';
+
+const running: RunningService[] = [];
+async function start(env: Record<string, string> = {}): Promise<RunningService> {
+  const service = await startService(env);
+  running.push(service);
+  return service;
+}
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((service) => service.stop()));
+});
+
+const closed = (reason: string) => `echo_connections_closed_total{reason="${reason}"}`;
+
+describe('metrics exposition', () => {
+  it('exposes every metric of the contract from the first scrape, labelled series at 0', async () => {
+    const { httpPort } = await start({ ECHO_MAX_CONNECTIONS: '123' });
+    const response = await httpRequest(httpPort, '/metrics');
+    expect(response.status).toBe(200);
+    expect(response.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const samples = parseExposition(response.body);
+    for (const name of ['echo_connections_active', 'echo_connections_accepted_total', 'echo_received_bytes_total', 'echo_sent_bytes_total', 'echo_backpressure_pauses_total']) {
+      expect(sample(samples, name), name).toBe(0);
+    }
+    expect(sample(samples, 'echo_connections_rejected_total{reason="max_connections"}')).toBe(0);
+    for (const reason of ['client_end', 'reset', 'idle_timeout', 'shutdown', 'error']) expect(sample(samples, closed(reason))).toBe(0);
+    expect(sample(samples, 'echo_connection_duration_seconds_count')).toBe(0);
+    expect(sample(samples, 'echo_connection_duration_seconds_bucket{le="+Inf"}')).toBe(0);
+    expect(sample(samples, 'echo_max_connections')).toBe(123);
+    expect(sample(samples, `echo_build_info{version="test",nodejs="${process.version}"}`)).toBe(1);
+    // prom-client's process and runtime metrics, minus the gauges named *_total that promtool rejects.
+    expect(samples.has('process_resident_memory_bytes')).toBe(true);
+    expect(samples.has('nodejs_eventloop_lag_p99_seconds')).toBe(true);
+    expect(samples.has('nodejs_active_handles_total')).toBe(false);
+    expect(response.body).toMatch(/^# TYPE echo_connection_duration_seconds histogram$/m);
+    expect(response.body).toMatch(/^# TYPE echo_sent_bytes_total counter$/m);
+  });
+
+  it('serves OpenMetrics when the Accept header asks, and a text scrape afterwards is unchanged', async () => {
+    const { httpPort, echoPort } = await start();
+    await echoRoundTrip(echoPort, Buffer.from('hello'));
+    const textBefore = await httpRequest(httpPort, '/metrics');
+    const openMetrics = await httpRequest(httpPort, '/metrics', { headers: { accept: 'application/openmetrics-text; version=1.0.0; charset=utf-8' } });
+    expect(openMetrics.headers['content-type']).toMatch(/^application\/openmetrics-text/);
+    expect(openMetrics.body.endsWith('# EOF\n')).toBe(true);
+    expect(openMetrics.body).toMatch(/^# TYPE echo_sent_bytes counter$/m);
+    expect(openMetrics.body).toMatch(/^echo_sent_bytes_total 5$/m);
+    const textAfter = await httpRequest(httpPort, '/metrics');
+    const names = (body: string) => [...parseExposition(body).keys()].filter((key) => key.startsWith('echo_'));
+    expect(names(textAfter.body)).toEqual(names(textBefore.body));
+    expect(textAfter.body).toMatch(/^echo_sent_bytes_total 5$/m);
+  });
+
+  it('prefers text when the client ranks it higher, as Prometheus does with q-values', async () => {
+    const { httpPort } = await start();
+    const prefersText = await httpRequest(httpPort, '/metrics', { headers: { accept: 'application/openmetrics-text;q=0.2,text/plain;version=0.0.4;q=0.9' } });
+    expect(prefersText.headers['content-type']).toMatch(/^text\/plain/);
+    const prometheusDefault = await httpRequest(httpPort, '/metrics', {
+      headers: { accept: 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1' },
+    });
+    expect(prometheusDefault.headers['content-type']).toMatch(/^application\/openmetrics-text/);
+  });
+
+  it('survives concurrent text and OpenMetrics scrapes without mixing names', async () => {
+    const { httpPort } = await start();
+    const responses = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => httpRequest(httpPort, '/metrics', { headers: i % 2 ? { accept: 'application/openmetrics-text' } : {} })),
+    );
+    responses.forEach((response, i) => {
+      if (i % 2) expect(response.body).toMatch(/^# TYPE echo_received_bytes counter$/m);
+      else expect(response.body).toMatch(/^# TYPE echo_received_bytes_total counter$/m);
+    });
+  });
+});
+
+describe('counters are exact', () => {
+  it('received and sent each grow by exactly the bytes clients sent and read back', async () => {
+    const { httpPort, echoPort } = await start();
+    const before = await scrape(httpPort);
+    const sizes = [0, 1, 4096, 65_537, 3 * 1024 * 1024 + 11];
+    for (const [i, size] of sizes.entries()) {
+      const payload = patternedBytes(size, i + 1);
+      expect((await echoRoundTrip(echoPort, payload)).equals(payload)).toBe(true);
+    }
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const after = await waitFor(async () => {
+      const samples = await scrape(httpPort);
+      return sample(samples, 'echo_connections_active') === 0 ? samples : undefined;
+    });
+    expect(sample(after, 'echo_received_bytes_total') - sample(before, 'echo_received_bytes_total')).toBe(total);
+    expect(sample(after, 'echo_sent_bytes_total') - sample(before, 'echo_sent_bytes_total')).toBe(total);
+    expect(sample(after, 'echo_connections_accepted_total')).toBe(sizes.length);
+    expect(sample(after, closed('client_end'))).toBe(sizes.length);
+    expect(sample(after, 'echo_connection_duration_seconds_count')).toBe(sizes.length);
+  });
+
+  it('counts bytes of open connections too, as they flow', async () => {
+    const { httpPort, echoPort } = await start();
+    const socket = await openClient(echoPort);
+    const payload = patternedBytes(10_000, 3);
+    let got = 0;
+    socket.on('data', (data: Buffer) => (got += data.length));
+    socket.write(payload);
+    await waitFor(() => got === payload.length, { what: 'the echo' });
+    const samples = await scrape(httpPort);
+    expect(sample(samples, 'echo_connections_active')).toBe(1);
+    expect(sample(samples, 'echo_received_bytes_total')).toBe(payload.length);
+    expect(sample(samples, 'echo_sent_bytes_total')).toBe(payload.length);
+    socket.destroy();
+  });
+
+  it('returns active to 0 and counts reasons after resets and abrupt closes', async () => {
+    const { httpPort, echoPort } = await start();
+    // Clients that reset (RST) mid-stream.
+    for (let i = 0; i < 10; i++) {
+      const socket = await openClient(echoPort);
+      socket.write(patternedBytes(50_000, i));
+      await once(socket, 'data');
+      socket.resetAndDestroy();
+    }
+    // Clients that vanish without a word (FIN without reading), and bare connect-then-close probes.
+    for (let i = 0; i < 10; i++) {
+      const socket = await openClient(echoPort);
+      if (i % 2) socket.write('x');
+      socket.destroy();
+    }
+    const samples = await waitFor(async () => {
+      const s = await scrape(httpPort);
+      return sample(s, 'echo_connections_active') === 0 && sample(s, 'echo_connection_duration_seconds_count') === 20 ? s : undefined;
+    }, { what: 'all 20 connections to close' });
+    expect(sample(samples, closed('reset'))).toBe(10);
+    // A FIN (even with unread echo) is an orderly close; a client reset caused by unread data may show as reset.
+    expect(sample(samples, closed('client_end')) + sample(samples, closed('reset'))).toBe(20);
+    expect(sample(samples, closed('error'))).toBe(0);
+    expect(sample(samples, 'echo_connections_accepted_total')).toBe(20);
+  });
+
+  it('closes silent connections after ECHO_IDLE_TIMEOUT_MS as idle_timeout', async () => {
+    const { httpPort, echoPort } = await start({ ECHO_IDLE_TIMEOUT_MS: '150' });
+    const socket = await openClient(echoPort);
+    const echoed = collectUntilEnd(socket);
+    socket.write('still here');
+    expect((await echoed).toString()).toBe('still here');
+    const samples = await waitFor(async () => {
+      const s = await scrape(httpPort);
+      return sample(s, closed('idle_timeout')) === 1 ? s : undefined;
+    });
+    expect(sample(samples, 'echo_connections_active')).toBe(0);
+  });
+
+  it('refuses connections above ECHO_MAX_CONNECTIONS, counts them, and keeps the others serving', async () => {
+    const { httpPort, echoPort } = await start({ ECHO_MAX_CONNECTIONS: '3' });
+    const kept = await Promise.all([openClient(echoPort), openClient(echoPort), openClient(echoPort)]);
+    await waitFor(async () => sample(await scrape(httpPort), 'echo_connections_active') === 3);
+    for (let i = 0; i < 4; i++) {
+      const extra = connect({ port: echoPort, host: '127.0.0.1' });
+      extra.on('error', () => undefined);
+      extra.resume();
+      await once(extra, 'close');
+    }
+    const samples = await scrape(httpPort);
+    expect(sample(samples, 'echo_connections_rejected_total{reason="max_connections"}')).toBe(4);
+    expect(sample(samples, 'echo_connections_active')).toBe(3);
+    for (const [i, socket] of kept.entries()) {
+      const echoed = collectUntilEnd(socket);
+      socket.end(`kept ${i}`);
+      expect((await echoed).toString()).toBe(`kept ${i}`);
+    }
+  });
+
+  it('counts drained connections as shutdown when the service stops', async () => {
+    const service = await startService({ SHUTDOWN_QUIET_MS: '100', SHUTDOWN_TIMEOUT_MS: '5000' });
+    const socket = await openClient(service.echoPort);
+    const echoed = collectUntilEnd(socket);
+    socket.write('bye');
+    await waitFor(async () => sample(await scrape(service.httpPort), 'echo_received_bytes_total') === 3);
+    const stopped = service.stop();
+    // The sidecar stays up while draining; the last scrape before it closes sees the drain.
+    expect((await echoed).toString()).toBe('bye');
+    await stopped;
+    const lastScrape = parseExposition(await service.service.metrics.render(undefined).then((e) => e.body));
+    expect(sample(lastScrape, closed('shutdown'))).toBe(1);
+    expect(sample(lastScrape, 'echo_connections_active')).toBe(0);
+  });
+});
