@@ -8,6 +8,8 @@ export interface HttpResponse {
 
 /** A plain HTTP request over a fresh connection (no keep-alive pooling between tests). */
 export function httpRequest(port: number, path: string, { method = 'GET', headers = {} as Record<string, string>, host = '127.0.0.1', body = undefined as string | undefined } = {}): Promise<HttpResponse> {
+  // Node frames no body for DELETE/OPTIONS/TRACE by default; say its length so the request is well-formed.
+  if (body !== undefined) headers = { ...headers, 'content-length': String(Buffer.byteLength(body)) };
   return new Promise((resolve, reject) => {
     const req = request({ host, port, path, method, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
