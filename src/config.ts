@@ -122,7 +122,7 @@ export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
     const eq = arg.indexOf('=');
     const name = eq === -1 ? arg : arg.slice(0, eq);
     const setting = SETTINGS.find((s) => s.flag === name);
-    if (!setting) throw new ConfigError('command line', arg, `unknown option; run with --help to list the options`);
+    if (!setting) throw new ConfigError('command-line option', arg, `not a known option; the options are ${SETTINGS.map((s) => s.flag).join(', ')}, --help`);
     let raw: string | undefined;
     if (eq !== -1) raw = arg.slice(eq + 1);
     else {
@@ -134,11 +134,13 @@ export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
   }
 
   const values = {} as Record<Key, string | number>;
+  const names = {} as Record<Key, string>;
   for (const s of SETTINGS) {
     const given = fromFlags.get(s.key) ?? (env[s.env] !== undefined ? { raw: env[s.env] as string, name: s.env } : undefined);
     const raw = given?.raw ?? s.fallback;
+    names[s.key] = given?.name ?? s.env;
     const parsed = s.parse(raw.trim());
-    if (parsed === undefined) throw new ConfigError(given?.name ?? s.env, raw, s.allowed);
+    if (parsed === undefined) throw new ConfigError(names[s.key], raw, s.allowed);
     values[s.key] = parsed;
   }
 
@@ -159,9 +161,9 @@ export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
   };
   if (config.shutdown.delayMs > config.shutdown.timeoutMs) {
     throw new ConfigError(
-      'SHUTDOWN_DELAY_MS',
+      names.shutdownDelayMs,
       String(config.shutdown.delayMs),
-      `must not exceed SHUTDOWN_TIMEOUT_MS (${config.shutdown.timeoutMs}): the deadline counts from the signal`,
+      `must not exceed ${names.shutdownTimeoutMs} (${config.shutdown.timeoutMs}): the deadline counts from the signal`,
     );
   }
   return { kind: 'run', config };

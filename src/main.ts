@@ -61,9 +61,10 @@ async function main(): Promise<void> {
       `echo on ${echo.address}:${echo.port}, sidecar on ${http.address}:${http.port}`,
     );
   } catch (error) {
-    const err = error as NodeJS.ErrnoException;
-    logger.fatal({ err, event: 'start_failed' }, `could not start: ${err.code === 'EADDRINUSE' ? `address in use` : err.message}`);
-    process.stderr.write(`tcp-echo: could not start: ${err.message}\n`);
+    // One line for the operator on stderr (a StartError names the listener, address and settings), the detail in the log.
+    const message = error instanceof Error ? error.message : String(error);
+    logger.fatal({ err: error, event: 'start_failed' }, `could not start: ${message}`);
+    process.stderr.write(`tcp-echo: could not start: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
     process.exit(EXIT_START_FAILED);
   }
 }

@@ -8,6 +8,14 @@ import { createSidecar, type Sidecar } from './http/sidecar.js';
 import { createLifecycle, type Lifecycle, type LifecycleState } from './lifecycle.js';
 import { createMetrics, type Metrics } from './metrics.js';
 
+/**
+ * After the drain, how long the sidecar may take to close: in-flight scrapes finish in
+ * milliseconds; only a client holding a connection open without a request needs more, and
+ * waiting for it would only delay the exit. Never past the deadline, but at least the minimum.
+ */
+const SIDECAR_CLOSE_MAX_GRACE_MS = 1000;
+const SIDECAR_CLOSE_MIN_GRACE_MS = 100;
+
 export interface ServiceDeps {
   readonly logger: Logger;
   readonly version: string;
@@ -17,6 +25,25 @@ export interface ServiceDeps {
 export interface BoundAddresses {
   readonly echo: AddressInfo;
   readonly http: AddressInfo;
+}
+
+/** A listener could not bind: says which one, where, and which settings move it. */
+export class StartError extends Error {
+  readonly code: string | undefined;
+  constructor(
+    readonly listener: 'echo' | 'sidecar',
+    readonly host: string,
+    readonly port: number,
+    cause: unknown,
+  ) {
+    const err = cause as NodeJS.ErrnoException | undefined;
+    const what = listener === 'echo' ? 'echo listener' : 'sidecar (health, metrics)';
+    const settings = listener === 'echo' ? 'ECHO_HOST/--host, ECHO_PORT/--port' : 'HTTP_HOST/--http-host, HTTP_PORT/--http-port';
+    const why = err?.code === 'EADDRINUSE' ? 'address already in use' : err?.code === 'EADDRNOTAVAIL' ? 'address not available on this host' : (err?.message ?? String(cause));
+    super(`${what} cannot listen on ${host}:${port}: ${why}${err?.code ? ` (${err.code})` : ''}; set ${settings}`, { cause });
+    this.name = 'StartError';
+    this.code = err?.code;
+  }
 }
 
 export interface Service {
@@ -87,12 +114,16 @@ export function createService(config: Config, deps: ServiceDeps): Service {
   });
 
   let shutdownPromise: Promise<void> | undefined;
+  let startPromise: Promise<BoundAddresses> | undefined;
 
   const drainAndStop = async (reason: string) => {
     const { timeoutMs, delayMs, quietMs } = config.shutdown;
     const deadline = now() + timeoutMs;
     logger.info({ event: 'shutdown_started', reason, delayMs, timeoutMs, activeConnections: echo.activeConnections }, 'shutdown started');
     lifecycle.to('draining');
+    // A signal during start-up: let the listeners finish binding (readiness stays 503, the
+    // lifecycle is already past 'ready'), so that stopping below also stops what start bound.
+    if (startPromise) await startPromise.catch(() => undefined);
 
     // Let load balancers see readiness fail and deregister while we still accept.
     if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
@@ -114,8 +145,22 @@ export function createService(config: Config, deps: ServiceDeps): Service {
 
     lifecycle.to('stopped');
     eventLoop.stop();
-    await sidecar.close();
-    logger.info({ event: 'shutdown_complete', outcome }, 'shutdown complete');
+    // The sidecar answers to the end, but a client holding an HTTP connection open without a
+    // complete request would hold close() for the sidecar's connection timeout (10 s): give it a
+    // short grace, never past the deadline (main exits, which closes what is left).
+    const closeGraceMs = Math.max(SIDECAR_CLOSE_MIN_GRACE_MS, Math.min(SIDECAR_CLOSE_MAX_GRACE_MS, deadline - now()));
+    let graceTimer: NodeJS.Timeout | undefined;
+    const sidecarClosed = await Promise.race([
+      sidecar.close().then(() => true, (error: unknown) => {
+        logger.warn({ err: error, event: 'sidecar_close_failed' }, 'sidecar close failed');
+        return true;
+      }),
+      new Promise<false>((resolve) => {
+        graceTimer = setTimeout(() => resolve(false), closeGraceMs);
+      }),
+    ]);
+    clearTimeout(graceTimer);
+    logger.info({ event: 'shutdown_complete', outcome, sidecarClosed }, 'shutdown complete');
   };
 
   const service: Service = {
@@ -130,19 +175,26 @@ export function createService(config: Config, deps: ServiceDeps): Service {
       lifecycle.to('ready');
       return address;
     },
-    async start() {
-      try {
-        const http = await service.startSidecar();
-        const echoAddress = await service.startEcho();
-        return { echo: echoAddress, http };
-      } catch (error) {
-        // Never leave a half-started service behind.
-        lifecycle.to('stopped');
-        eventLoop.stop();
-        echo.stopAccepting();
-        await sidecar.close().catch(() => undefined);
-        throw error;
-      }
+    start() {
+      startPromise ??= (async () => {
+        try {
+          const http = await service.startSidecar().catch((error: unknown) => {
+            throw new StartError('sidecar', config.http.host, config.http.port, error);
+          });
+          const echoAddress = await service.startEcho().catch((error: unknown) => {
+            throw new StartError('echo', config.echo.host, config.echo.port, error);
+          });
+          return { echo: echoAddress, http };
+        } catch (error) {
+          // Never leave a half-started service behind.
+          lifecycle.to('stopped');
+          eventLoop.stop();
+          echo.stopAccepting();
+          await sidecar.close().catch(() => undefined);
+          throw error;
+        }
+      })();
+      return startPromise;
     },
     shutdown(reason = 'requested') {
       shutdownPromise ??= drainAndStop(reason);

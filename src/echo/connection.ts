@@ -62,13 +62,19 @@ export class EchoConnection {
   beginDrain(quietMs: number): void {
     if (this.draining || this.socket.destroyed) return;
     this.draining = true;
-    this.drainQuietMs = quietMs;
-    this.socket.setTimeout(quietMs);
+    // socket.setTimeout(0) would switch the quiet check off and leave the connection to the deadline.
+    this.drainQuietMs = Math.max(1, quietMs);
+    this.socket.setTimeout(this.drainQuietMs);
   }
 
-  /** The shutdown deadline has passed: close now. */
+  /**
+   * The shutdown deadline has passed: close now. Counted as `shutdown` even if the client had
+   * already half-closed: its echo was still unsent, so the drain, not the client, ended it.
+   */
   forceClose(): void {
-    this.closeWith('shutdown');
+    if (this.socket.destroyed) return;
+    this.reason = 'shutdown';
+    this.socket.destroy();
   }
 
   private readonly onData = (chunk: Buffer): void => {

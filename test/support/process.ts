@@ -14,9 +14,44 @@ export interface ServiceProcess {
   stderr(): string;
   /** Resolves with the exit code (or 128+signal) when the process ends. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves once the process has ended and its stdout and stderr are read to the end (so `logs` is complete). */
+  closed: Promise<void>;
   /** Resolves with the first log line matching `predicate`. */
   waitForLog(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   kill(signal?: NodeJS.Signals): void;
+  /** For test cleanup: SIGKILL the process if it is still running and wait for it to go. */
+  ensureStopped(): Promise<void>;
+}
+
+export interface FinishedProcess {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `node dist/main.js` to its end (for runs that must exit by themselves: --help, bad
+ * configuration, a port in use); SIGKILLs it and rejects if it is still running after `timeoutMs`.
+ */
+export async function runToExit({ env = {} as Record<string, string | undefined>, args = [] as string[], timeoutMs = 10_000 } = {}): Promise<FinishedProcess> {
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    env: { ...process.env, ECHO_HOST: '127.0.0.1', ECHO_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  // 'close' (not 'exit') so that stdout and stderr are complete.
+  const closed = once(child, 'close').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  try {
+    const { code, signal } = await within(closed, timeoutMs, `node dist/main.js ${args.join(' ')}`);
+    return { code, signal, stdout, stderr };
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw new Error(`${String(error)}; stdout: ${stdout}; stderr: ${stderr}`);
+  }
 }
 
 /** Runs the built service (`node dist/main.js`) as a real child process on ephemeral loopback ports. */
@@ -52,6 +87,7 @@ export async function spawnService({ env = {}, args = [] as string[], startTimeo
   });
   child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
   const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  const closed = once(child, 'close').then(() => undefined);
 
   const waitForLog = (predicate: (line: Record<string, unknown>) => boolean, timeoutMs = 10_000) => {
     const found = logs.find(predicate);
@@ -63,7 +99,17 @@ export async function spawnService({ env = {}, args = [] as string[], startTimeo
     return within(Promise.race([appeared, died]), timeoutMs, 'waiting for a log line');
   };
 
-  const listening = (await waitForLog((line) => line.event === 'listening', startTimeoutMs)) as { echo: { port: number }; http: { port: number } };
+  const ensureStopped = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await within(exited, 10_000, 'the service process to end');
+  };
+  let listening: { echo: { port: number }; http: { port: number } };
+  try {
+    listening = (await waitForLog((line) => line.event === 'listening', startTimeoutMs)) as typeof listening;
+  } catch (error) {
+    await ensureStopped(); // never leave a stray service behind a failed start
+    throw error;
+  }
   return {
     child,
     echoPort: listening.echo.port,
@@ -71,9 +117,11 @@ export async function spawnService({ env = {}, args = [] as string[], startTimeo
     logs,
     stderr: () => stderr,
     exited,
+    closed,
     waitForLog,
     kill: (signal = 'SIGTERM') => {
       child.kill(signal);
     },
+    ensureStopped,
   };
 }
