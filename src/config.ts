@@ -1,5 +1,6 @@
 // Configuration: environment variables, each overridable by a command-line flag.
 // Parsing is pure (argv and env in, Config or ConfigError out) so tests can drive it directly.
+import { availableParallelism } from 'node:os';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -18,6 +19,8 @@ export interface Config {
     readonly port: number;
   };
   readonly logLevel: LogLevel;
+  /** Echo worker processes; 1 = everything in one process. */
+  readonly workers: number;
   readonly shutdown: {
     /** Deadline for the whole shutdown, counted from the signal. */
     readonly timeoutMs: number;
@@ -52,7 +55,8 @@ type Key =
   | 'shutdownDelayMs'
   | 'shutdownQuietMs'
   | 'maxConnections'
-  | 'idleTimeoutMs';
+  | 'idleTimeoutMs'
+  | 'workers';
 
 interface Setting<T> {
   readonly key: Key;
@@ -77,6 +81,9 @@ const hostname = (raw: string) =>
   /^[A-Za-z0-9.:_-]+$/.test(raw) && raw.length <= 253 ? raw : undefined;
 const logLevel = (raw: string) => (LOG_LEVELS as readonly string[]).includes(raw) ? (raw as LogLevel) : undefined;
 
+const MAX_WORKERS = 256;
+const workerCount = (raw: string) => (raw === 'auto' ? availableParallelism() : raw === '0' ? undefined : wholeNumber(MAX_WORKERS)(raw));
+
 const PORT_ALLOWED = 'an integer from 0 to 65535 (0 = ephemeral)';
 const MS_ALLOWED = `an integer number of milliseconds from 0 to ${MAX_TIMER_MS}`;
 const HOST_ALLOWED = 'an IP address or hostname';
@@ -91,6 +98,7 @@ const SETTINGS: readonly Setting<string | number>[] = [
   { key: 'shutdownDelayMs', env: 'SHUTDOWN_DELAY_MS', flag: '--shutdown-delay-ms', fallback: '0', meaning: 'after SIGTERM, keep accepting this long with readiness 503', parse: milliseconds, allowed: MS_ALLOWED },
   { key: 'shutdownQuietMs', env: 'SHUTDOWN_QUIET_MS', flag: '--shutdown-quiet-ms', fallback: '1000', meaning: 'while draining, close a connection quiet this long with nothing buffered', parse: milliseconds, allowed: MS_ALLOWED },
   { key: 'maxConnections', env: 'ECHO_MAX_CONNECTIONS', flag: '--max-connections', fallback: '0', meaning: 'connections above it are refused and counted (0 = no limit)', parse: wholeNumber(1_000_000_000), allowed: 'an integer from 0 (no limit) to 1000000000' },
+  { key: 'workers', env: 'ECHO_WORKERS', flag: '--workers', fallback: '1', meaning: 'echo worker processes sharing the port (auto = one per CPU)', parse: workerCount, allowed: `an integer from 1 to ${MAX_WORKERS}, or auto (one per available CPU)` },
   { key: 'idleTimeoutMs', env: 'ECHO_IDLE_TIMEOUT_MS', flag: '--idle-timeout-ms', fallback: '0', meaning: 'close a connection silent this long (0 = off)', parse: milliseconds, allowed: MS_ALLOWED },
 ];
 
@@ -153,6 +161,7 @@ export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
     },
     http: { host: values.httpHost as string, port: values.httpPort as number },
     logLevel: values.logLevel as LogLevel,
+    workers: values.workers as number,
     shutdown: {
       timeoutMs: values.shutdownTimeoutMs as number,
       delayMs: values.shutdownDelayMs as number,

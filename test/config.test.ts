@@ -2,6 +2,7 @@
 // built entry point as a child process for --help, invalid settings and ports already in use.
 import { afterEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
+import { availableParallelism } from 'node:os';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { ConfigError, parseConfig, type Config } from '../src/config.js';
 import { createService, StartError } from '../src/service.js';
@@ -37,6 +38,7 @@ const SETTINGS = [
   { env: 'SHUTDOWN_DELAY_MS', flag: '--shutdown-delay-ms', fallback: '0', value: '5000', other: '250', path: ['shutdown', 'delayMs'] },
   { env: 'SHUTDOWN_QUIET_MS', flag: '--shutdown-quiet-ms', fallback: '1000', value: '200', other: '0', path: ['shutdown', 'quietMs'] },
   { env: 'ECHO_MAX_CONNECTIONS', flag: '--max-connections', fallback: '0', value: '10000', other: '1', path: ['echo', 'maxConnections'] },
+  { env: 'ECHO_WORKERS', flag: '--workers', fallback: '1', value: '4', other: '2', path: ['workers'] },
   { env: 'ECHO_IDLE_TIMEOUT_MS', flag: '--idle-timeout-ms', fallback: '0', value: '60000', other: '1', path: ['echo', 'idleTimeoutMs'] },
 ] as const;
 
@@ -60,8 +62,16 @@ describe('parseConfig', () => {
       echo: { host: '0.0.0.0', port: 7000, maxConnections: 0, idleTimeoutMs: 0 },
       http: { host: '0.0.0.0', port: 8080 },
       logLevel: 'info',
+      workers: 1,
       shutdown: { timeoutMs: 25_000, delayMs: 0, quietMs: 1000 },
     });
+  });
+
+  it('ECHO_WORKERS=auto means one worker per available CPU; 0 is not a worker count', () => {
+    expect(run([], { ECHO_WORKERS: 'auto' }).workers).toBe(availableParallelism());
+    expect(run(['--workers', '3'], { ECHO_WORKERS: 'auto' }).workers).toBe(3);
+    expect(() => run([], { ECHO_WORKERS: '0' })).toThrow(/ECHO_WORKERS="0": an integer from 1 to 256, or auto/);
+    expect(() => run(['--workers=many'], {})).toThrow(/--workers="many"/);
   });
 
   describe.each(SETTINGS)('$env / $flag', (setting) => {
