@@ -5,7 +5,10 @@ import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { pino, stdTimeFunctions } from 'pino';
 import { ConfigError, parseConfig, type ParseOutcome } from './config.js';
-import { createService } from './service.js';
+import cluster from 'node:cluster';
+import { createClusterPrimary } from './cluster/primary.js';
+import { runWorker } from './cluster/worker.js';
+import { createService, type Runnable } from './service.js';
 
 const EXIT_CONFIG = 2;
 const EXIT_START_FAILED = 1;
@@ -34,7 +37,22 @@ async function main(): Promise<void> {
   }
   const { config } = outcome;
   const logger = pino({ level: config.logLevel, base: { service: 'tcp-echo', pid: process.pid }, timestamp: stdTimeFunctions.isoTime });
-  const service = createService(config, { logger, version: readVersion() });
+  const version = readVersion();
+  if (config.workers > 1 && cluster.isWorker) {
+    // Signals to the process group (Ctrl-C) are the primary's to coordinate.
+    process.on('SIGINT', () => undefined);
+    process.on('SIGTERM', () => undefined);
+    await runWorker(config, {
+      logger: logger.child({ worker: cluster.worker?.id }),
+      version,
+      send: (message) => new Promise((resolve) => process.send?.(message, undefined, {}, () => resolve())),
+      onMessage: (handler) => process.on('message', handler),
+      exit: (code) => process.exit(code),
+    });
+    return;
+  }
+  const service: Runnable =
+    config.workers > 1 ? createClusterPrimary(config, { logger, version, cluster }) : createService(config, { logger, version });
 
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {

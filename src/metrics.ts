@@ -20,11 +20,14 @@ export interface Exposition {
   readonly body: string;
 }
 
-export interface Metrics {
-  readonly registry: Registry;
-  recordConnectionDuration(seconds: number): void;
+export interface MetricsRenderer {
   /** Renders the exposition format the Accept header prefers (Prometheus text unless it asks for OpenMetrics). */
   render(accept: string | undefined): Promise<Exposition>;
+}
+
+export interface Metrics extends MetricsRenderer {
+  readonly registry: Registry;
+  recordConnectionDuration(seconds: number): void;
 }
 
 // prom-client's defaults include gauges named *_total, which `promtool check metrics` rejects;
@@ -66,6 +69,16 @@ export function createMetrics({ source, maxConnections, version }: MetricsOption
     collect() {
       this.reset();
       for (const reason of REJECT_REASONS) this.inc({ reason }, stats.rejected[reason]);
+    },
+  });
+  new Counter({
+    name: 'echo_accept_errors_total',
+    help: 'Accepts the echo listener reported failed (EMFILE, ENFILE, other); the listener keeps listening.',
+    labelNames: ['code'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [code, count] of Object.entries(stats.acceptErrors)) this.inc({ code }, count);
     },
   });
   new Counter({
@@ -114,10 +127,10 @@ export function createMetrics({ source, maxConnections, version }: MetricsOption
     help: 'Build identity; the value is always 1.',
     labelNames: ['version', 'nodejs'],
     registers,
+    aggregator: 'first', // identical in every worker: aggregate to 1, not to the worker count
   }).set({ version, nodejs: process.version }, 1);
 
-  collectDefaultMetrics({ register: registry });
-  for (const name of DEFAULT_METRICS_LEFT_OUT) registry.removeSingleMetric(name);
+  registerRuntimeMetrics(registry);
 
   return {
     registry,
@@ -126,7 +139,13 @@ export function createMetrics({ source, maxConnections, version }: MetricsOption
   };
 }
 
-function wantsOpenMetrics(accept: string | undefined): boolean {
+/** prom-client's process and Node runtime metrics, minus the ones promtool rejects. */
+export function registerRuntimeMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry });
+  for (const name of DEFAULT_METRICS_LEFT_OUT) registry.removeSingleMetric(name);
+}
+
+export function wantsOpenMetrics(accept: string | undefined): boolean {
   if (!accept || !accept.includes('application/openmetrics-text')) return false;
   let openMetricsQ = 0;
   let textQ = 0;

@@ -1,12 +1,13 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
-import { createEchoListener, type EchoListener } from './echo/listener.js';
-import { createEchoStats } from './echo/stats.js';
+import { drainEcho } from './drain.js';
+import type { EchoListener } from './echo/listener.js';
+import { createEchoNode } from './echo-node.js';
 import { watchEventLoop } from './http/liveness.js';
 import { createSidecar, type Sidecar } from './http/sidecar.js';
 import { createLifecycle, type Lifecycle, type LifecycleState } from './lifecycle.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import type { Metrics } from './metrics.js';
 
 /**
  * After the drain, how long the sidecar may take to close: in-flight scrapes finish in
@@ -46,8 +47,15 @@ export class StartError extends Error {
   }
 }
 
-export interface Service {
+/** What main runs: the one-process service or the primary of a multi-process one. */
+export interface Runnable {
   readonly state: LifecycleState;
+  start(): Promise<BoundAddresses>;
+  /** Graceful shutdown; calling it again returns the same promise. */
+  shutdown(reason?: string): Promise<void>;
+}
+
+export interface Service extends Runnable {
   readonly metrics: Metrics;
   readonly echo: EchoListener;
   /** Starts the sidecar (readiness 503), then the echo listener (readiness 200). */
@@ -64,24 +72,8 @@ export function createService(config: Config, deps: ServiceDeps): Service {
   const now = deps.now ?? (() => performance.now());
   const startedAt = now();
   const lifecycle: Lifecycle = createLifecycle((from, to) => logger.info({ event: 'lifecycle', from, to }, `service ${to}`));
-  const stats = createEchoStats();
   const eventLoop = watchEventLoop();
-
-  // The listener and the metrics need each other (durations in, totals out): break the cycle with a late binding.
-  let recordDuration: (seconds: number) => void = () => {};
-  const echo = createEchoListener({
-    ...config.echo,
-    stats,
-    logger: logger.child({ component: 'echo' }),
-    now: () => now(),
-    recordDuration: (seconds) => recordDuration(seconds),
-  });
-  const metrics = createMetrics({
-    source: { stats, activeConnections: () => echo.activeConnections, byteTotals: () => echo.byteTotals() },
-    maxConnections: config.echo.maxConnections,
-    version,
-  });
-  recordDuration = metrics.recordConnectionDuration;
+  const { stats, echo, metrics } = createEchoNode(config.echo, { logger, version, now: () => now() });
 
   const ready = () => lifecycle.state === 'ready' && echo.accepting;
   const sidecar: Sidecar = createSidecar({
@@ -127,21 +119,7 @@ export function createService(config: Config, deps: ServiceDeps): Service {
 
     // Let load balancers see readiness fail and deregister while we still accept.
     if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-    echo.stopAccepting();
-    echo.drain(quietMs);
-
-    const remainingMs = Math.max(0, deadline - now());
-    let deadlineTimer: NodeJS.Timeout | undefined;
-    const deadlinePassed = new Promise<'deadline'>((resolve) => {
-      deadlineTimer = setTimeout(() => resolve('deadline'), remainingMs);
-    });
-    const outcome = await Promise.race([echo.idle().then(() => 'drained' as const), deadlinePassed]);
-    clearTimeout(deadlineTimer);
-    if (outcome === 'deadline') {
-      logger.warn({ event: 'shutdown_deadline', openConnections: echo.activeConnections }, 'shutdown deadline reached; closing remaining connections');
-      echo.closeAll();
-      await echo.idle();
-    }
+    const outcome = await drainEcho(echo, { quietMs, deadline, now, logger });
 
     lifecycle.to('stopped');
     eventLoop.stop();

@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyError } from 'fastify';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Metrics } from '../metrics.js';
+import type { MetricsRenderer } from '../metrics.js';
 import { healthRoutes, type HealthSource } from './health.js';
 import { metricsRoute } from './metrics-route.js';
 
@@ -11,7 +11,11 @@ export interface SidecarOptions {
   readonly port: number;
   readonly logger: Logger;
   readonly health: HealthSource;
-  readonly metrics: Metrics;
+  /** Deadline for headers, for a whole request and for an idle connection (default 10 s). */
+  readonly requestTimeoutMs?: number;
+  /** When set, /metrics requires `Authorization: Bearer <token>`. */
+  readonly metricsToken?: string | undefined;
+  readonly metrics: MetricsRenderer;
 }
 
 export interface Sidecar {
@@ -20,22 +24,33 @@ export interface Sidecar {
   close(): Promise<void>;
 }
 
-export function createSidecar({ host, port, logger, health, metrics }: SidecarOptions): Sidecar {
+/** Probes and scrapes send a few hundred bytes of headers; Node's default allows 16 KiB. */
+const MAX_HEADER_BYTES = 8192;
+const KEEP_ALIVE_TIMEOUT_MS = 5000;
+
+export function createSidecar({ host, port, logger, health, metrics, requestTimeoutMs = 10_000, metricsToken }: SidecarOptions): Sidecar {
   const app = Fastify({
     loggerInstance: logger,
     // Probes every few seconds would drown the logs.
     logController: new LogController({ disableRequestLogging: true }),
     // Probes and scrapes are small and quick; nothing a client sends may hold the sidecar for long.
-    connectionTimeout: 10_000,
-    requestTimeout: 10_000,
-    keepAliveTimeout: 5_000,
+    // A slowloris (headers a byte at a time) is cut at headersTimeout, checked every
+    // connectionsCheckingInterval; an idle connection at connectionTimeout.
+    connectionTimeout: requestTimeoutMs,
+    requestTimeout: requestTimeoutMs,
+    keepAliveTimeout: Math.min(KEEP_ALIVE_TIMEOUT_MS, requestTimeoutMs),
+    http: {
+      headersTimeout: requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, requestTimeoutMs),
+      maxHeaderSize: MAX_HEADER_BYTES,
+    },
     bodyLimit: 1024,
     routerOptions: { maxParamLength: 100 },
     return503OnClosing: false, // readiness must answer 503 itself, with the sidecar up to the end
   });
 
   app.register(healthRoutes, { health });
-  app.register(metricsRoute, { metrics });
+  app.register(metricsRoute, { metrics, token: metricsToken });
 
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}` });

@@ -1,0 +1,36 @@
+// The IPC protocol between the primary (sidecar, supervision) and its echo workers.
+/** One metric as prom-client's getMetricsAsJSON() gives it (its typings do not export the type). */
+export interface MetricSnapshot {
+  readonly name: string;
+  readonly help: string;
+  readonly type: string;
+  readonly aggregator: string;
+  readonly values: ReadonlyArray<{ value: number; labels: Record<string, string | number>; metricName?: string }>;
+}
+
+/** A worker's whole registry. */
+export type MetricsSnapshot = readonly MetricSnapshot[];
+
+export interface WorkerStatus {
+  readonly accepting: boolean;
+  readonly active: number;
+  readonly pendingWriteBytes: number;
+}
+
+export type WorkerMessage =
+  | { readonly type: 'tcp-echo:listening'; readonly port: number; readonly address: string }
+  | { readonly type: 'tcp-echo:start-failed'; readonly code: string | undefined; readonly message: string }
+  | { readonly type: 'tcp-echo:status'; readonly status: WorkerStatus }
+  | { readonly type: 'tcp-echo:metrics'; readonly requestId: number; readonly metrics: MetricsSnapshot }
+  | { readonly type: 'tcp-echo:drained'; readonly outcome: string; readonly metrics: MetricsSnapshot };
+
+export type PrimaryMessage =
+  | { readonly type: 'tcp-echo:metrics-request'; readonly requestId: number }
+  /** Stop accepting and drain; close what is left after `remainingMs`. */
+  | { readonly type: 'tcp-echo:shutdown'; readonly remainingMs: number };
+
+const isObject = (value: unknown): value is { type?: unknown } => typeof value === 'object' && value !== null;
+
+const isOurs = (value: unknown) => isObject(value) && typeof value.type === 'string' && value.type.startsWith('tcp-echo:');
+export const isWorkerMessage = (value: unknown): value is WorkerMessage => isOurs(value);
+export const isPrimaryMessage = (value: unknown): value is PrimaryMessage => isOurs(value);

@@ -1,0 +1,278 @@
+import type { Cluster, Worker } from 'node:cluster';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Config } from '../config.js';
+import { watchEventLoop } from '../http/liveness.js';
+import { createSidecar } from '../http/sidecar.js';
+import { createLifecycle } from '../lifecycle.js';
+import { registerRuntimeMetrics } from '../metrics.js';
+import { StartError, type BoundAddresses, type Runnable } from '../service.js';
+import { renderAggregate, retire } from './aggregate.js';
+import { isWorkerMessage, type MetricsSnapshot, type PrimaryMessage, type WorkerMessage, type WorkerStatus } from './messages.js';
+
+/** A scrape waits at most this long for a worker; a stuck worker must not break the scrape. */
+const SCRAPE_WORKER_TIMEOUT_MS = 2000;
+/** After the deadline, workers get this long to exit before SIGKILL. */
+const EXIT_GRACE_MS = 2000;
+const RESTART_DELAY_MAX_MS = 5000;
+/** A worker that lived this long before dying is restarted at once. */
+const HEALTHY_LIFETIME_MS = 5000;
+
+interface WorkerRecord {
+  readonly worker: Worker;
+  readonly forkedAt: number;
+  listening: boolean;
+  drained: boolean;
+  status: WorkerStatus | undefined;
+  lastMetrics: MetricsSnapshot | undefined;
+}
+
+interface PendingScrape {
+  readonly waitingFor: Set<number>;
+  readonly responses: MetricsSnapshot[];
+  readonly finish: () => void;
+}
+
+export interface ClusterPrimaryDeps {
+  readonly logger: Logger;
+  readonly version: string;
+  readonly cluster: Cluster;
+  readonly now?: () => number;
+}
+
+/**
+ * The primary of a multi-process service: it forks `config.workers` echo workers that share
+ * the echo port, replaces any that die, serves the sidecar with health and metrics aggregated
+ * over all of them, and coordinates the drain on shutdown.
+ */
+export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): Runnable {
+  const { logger, cluster, version } = deps;
+  const now = deps.now ?? (() => performance.now());
+  const startedAt = now();
+  const lifecycle = createLifecycle((from, to) => logger.info({ event: 'lifecycle', from, to }, `service ${to}`));
+  const eventLoop = watchEventLoop();
+  const records = new Map<number, WorkerRecord>();
+  const scrapes = new Map<number, PendingScrape>();
+  let nextScrapeId = 0;
+  let retired: MetricsSnapshot | undefined;
+  let restarts = 0;
+  let restartDelayMs = 0;
+  let echoAddress: AddressInfo | undefined;
+  let startWaiter: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  let allExited: (() => void) | undefined;
+
+  const ownRegistry = new Registry();
+  registerRuntimeMetrics(ownRegistry);
+  new Gauge({
+    name: 'echo_workers',
+    help: 'Echo worker processes bound and accepting.',
+    registers: [ownRegistry],
+    collect() {
+      this.set([...records.values()].filter((r) => r.listening && r.status?.accepting !== false).length);
+    },
+  });
+  new Counter({
+    name: 'echo_worker_restarts_total',
+    help: 'Echo workers that died and were replaced.',
+    registers: [ownRegistry],
+    collect() {
+      this.reset();
+      this.inc(restarts);
+    },
+  });
+
+  const send = (record: WorkerRecord, message: PrimaryMessage) => {
+    if (record.worker.isConnected()) record.worker.send(message);
+  };
+
+  const listeningCount = () => [...records.values()].filter((r) => r.listening).length;
+
+  const onMessage = (record: WorkerRecord, message: WorkerMessage) => {
+    switch (message.type) {
+      case 'tcp-echo:listening':
+        record.listening = true;
+        echoAddress ??= { address: message.address, port: message.port, family: message.address.includes(':') ? 'IPv6' : 'IPv4' };
+        logger.info({ event: 'worker_listening', worker: record.worker.id, pid: record.worker.process.pid }, 'worker listening');
+        if (startWaiter && listeningCount() === config.workers) startWaiter.resolve();
+        break;
+      case 'tcp-echo:start-failed':
+        startWaiter?.reject(new StartError('echo', config.echo.host, config.echo.port, Object.assign(new Error(message.message), { code: message.code })));
+        break;
+      case 'tcp-echo:status':
+        record.status = message.status;
+        break;
+      case 'tcp-echo:metrics': {
+        record.lastMetrics = message.metrics;
+        const scrape = scrapes.get(message.requestId);
+        if (scrape?.waitingFor.delete(record.worker.id)) {
+          scrape.responses.push(message.metrics);
+          if (scrape.waitingFor.size === 0) scrape.finish();
+        }
+        break;
+      }
+      case 'tcp-echo:drained':
+        record.drained = true;
+        record.listening = false;
+        void retire(retired, message.metrics).then((folded) => (retired = folded));
+        break;
+    }
+  };
+
+  const fork = () => {
+    const worker = cluster.fork();
+    const record: WorkerRecord = { worker, forkedAt: now(), listening: false, drained: false, status: undefined, lastMetrics: undefined };
+    records.set(worker.id, record);
+    worker.on('message', (message: unknown) => {
+      if (isWorkerMessage(message)) onMessage(record, message);
+    });
+    worker.on('exit', (code: number | null, signal: string | null) => onExit(record, code, signal));
+  };
+
+  const onExit = (record: WorkerRecord, code: number | null, signal: string | null) => {
+    records.delete(record.worker.id);
+    for (const scrape of scrapes.values()) {
+      if (scrape.waitingFor.delete(record.worker.id) && scrape.waitingFor.size === 0) scrape.finish();
+    }
+    if (!record.drained && record.lastMetrics) void retire(retired, record.lastMetrics).then((folded) => (retired = folded));
+    const detail = { event: 'worker_exited', worker: record.worker.id, pid: record.worker.process.pid, code, signal };
+
+    if (lifecycle.state === 'starting') {
+      startWaiter?.reject(new StartError('echo', config.echo.host, config.echo.port, new Error(`worker exited during start (code ${code}, signal ${signal})`)));
+    } else if (lifecycle.state === 'ready') {
+      const livedMs = now() - record.forkedAt;
+      restartDelayMs = livedMs >= HEALTHY_LIFETIME_MS ? 0 : Math.min(RESTART_DELAY_MAX_MS, Math.max(100, restartDelayMs * 2));
+      restarts++;
+      logger.error({ ...detail, restartInMs: restartDelayMs }, 'echo worker died; replacing it');
+      setTimeout(() => {
+        if (lifecycle.state === 'ready') fork();
+      }, restartDelayMs).unref();
+    } else {
+      logger.info(detail, 'echo worker exited');
+    }
+    if (records.size === 0) allExited?.();
+  };
+
+  /** Each live worker's metrics, plus what dead workers counted, plus the primary's own. */
+  const gather = async (): Promise<MetricsSnapshot[]> => {
+    const id = nextScrapeId++;
+    const live = [...records.values()].filter((r) => r.worker.isConnected());
+    const responses: MetricsSnapshot[] = [];
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => finish(), SCRAPE_WORKER_TIMEOUT_MS);
+      const finish = () => {
+        clearTimeout(timer);
+        scrapes.delete(id);
+        resolve();
+      };
+      scrapes.set(id, { waitingFor: new Set(live.map((r) => r.worker.id)), responses, finish });
+      if (live.length === 0) finish();
+      for (const record of live) send(record, { type: 'tcp-echo:metrics-request', requestId: id });
+    });
+    const own = (await ownRegistry.getMetricsAsJSON()) as unknown as MetricsSnapshot;
+    return retired ? [...responses, retired, own] : [...responses, own];
+  };
+
+  const ready = () => lifecycle.state === 'ready' && [...records.values()].some((r) => r.listening);
+  const sidecar = createSidecar({
+    ...config.http,
+    logger: logger.child({ component: 'http' }),
+    metrics: { render: async (accept) => renderAggregate(await gather(), accept) },
+    health: {
+      live: () => eventLoop.live,
+      ready,
+      detail: () => {
+        const workers = [...records.values()].map((r) => ({ id: r.worker.id, pid: r.worker.process.pid, listening: r.listening, ...r.status }));
+        return {
+          status: lifecycle.state,
+          ready: ready(),
+          version,
+          uptimeSeconds: Math.round((now() - startedAt) / 10) / 100,
+          eventLoopLagMs: Math.round(eventLoop.lagMs),
+          listeners: { echo: { ...echoAddress, accepting: workers.some((w) => w.accepting) }, http: { ...sidecar.address } },
+          workers: { configured: config.workers, listening: listeningCount(), restarts, processes: workers },
+          connections: {
+            active: workers.reduce((sum, w) => sum + (w.active ?? 0), 0),
+            pendingWriteBytes: workers.reduce((sum, w) => sum + (w.pendingWriteBytes ?? 0), 0),
+            maxConnections: config.echo.maxConnections,
+          },
+        };
+      },
+    },
+  });
+
+  let startPromise: Promise<BoundAddresses> | undefined;
+  let shutdownPromise: Promise<void> | undefined;
+
+  const start = async (): Promise<BoundAddresses> => {
+    const http = await sidecar.listen().catch((error: unknown) => {
+      throw new StartError('sidecar', config.http.host, config.http.port, error);
+    });
+    try {
+      // Workers share the listening socket and the kernel spreads accepts; round-robin in the
+      // primary would pass every connection's handle over IPC. (Node 22.12+ also has reusePort.)
+      cluster.schedulingPolicy = cluster.SCHED_NONE;
+      await new Promise<void>((resolve, reject) => {
+        startWaiter = { resolve, reject };
+        for (let i = 0; i < config.workers; i++) fork();
+      });
+    } catch (error) {
+      lifecycle.to('stopped');
+      for (const record of records.values()) record.worker.process.kill('SIGKILL');
+      eventLoop.stop();
+      await sidecar.close().catch(() => undefined);
+      throw error;
+    } finally {
+      startWaiter = undefined;
+    }
+    lifecycle.to('ready');
+    return { echo: echoAddress as AddressInfo, http };
+  };
+
+  const drainAndStop = async (reason: string) => {
+    const { timeoutMs, delayMs } = config.shutdown;
+    const deadline = now() + timeoutMs;
+    logger.info({ event: 'shutdown_started', reason, delayMs, timeoutMs, workers: records.size }, 'shutdown started');
+    lifecycle.to('draining');
+    if (startPromise) await startPromise.catch(() => undefined);
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+
+    const exited = new Promise<void>((resolve) => {
+      allExited = resolve;
+      if (records.size === 0) resolve();
+    });
+    for (const record of records.values()) send(record, { type: 'tcp-echo:shutdown', remainingMs: Math.max(0, deadline - now()) });
+    let killTimer: NodeJS.Timeout | undefined;
+    const killed = new Promise<void>((resolve) => {
+      killTimer = setTimeout(() => {
+        for (const record of records.values()) {
+          logger.warn({ event: 'worker_killed', worker: record.worker.id, pid: record.worker.process.pid }, 'worker did not exit after the deadline; killing it');
+          record.worker.process.kill('SIGKILL');
+        }
+        resolve();
+      }, Math.max(0, deadline - now()) + EXIT_GRACE_MS);
+    });
+    await Promise.race([exited, killed]);
+    clearTimeout(killTimer);
+    await exited;
+
+    lifecycle.to('stopped');
+    eventLoop.stop();
+    await Promise.race([sidecar.close(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+    logger.info({ event: 'shutdown_complete', restarts }, 'shutdown complete');
+  };
+
+  return {
+    get state() {
+      return lifecycle.state;
+    },
+    start() {
+      startPromise ??= start();
+      return startPromise;
+    },
+    shutdown(reason = 'requested') {
+      shutdownPromise ??= drainAndStop(reason);
+      return shutdownPromise;
+    },
+  };
+}
