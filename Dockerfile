@@ -1,0 +1,55 @@
+# tcp-echo container image.
+#
+#   docker build -t tcp-echo .
+#   docker run --rm --read-only --cap-drop ALL --security-opt no-new-privileges \
+#     --stop-timeout 35 -p 7000:7000 -p 8080:8080 tcp-echo
+#
+# NODE_IMAGE picks the Node base for every stage: the current LTS on Debian slim by
+# default (the service needs Node >= 20). Override it to pin a digest or use a mirror.
+ARG NODE_IMAGE=node:22-bookworm-slim
+
+# --- build: compile TypeScript with the full (dev) dependency set -------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src/ src/
+RUN npm run build
+
+# --- deps: production dependencies only -------------------------------------------
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
+# --- runtime: dist/, package.json and production node_modules, nothing else ---------
+FROM ${NODE_IMAGE}
+ARG VERSION=0.1.0
+ARG SOURCE_URL=https://github.com/example/tcp-echo
+LABEL org.opencontainers.image.title="tcp-echo" \
+      org.opencontainers.image.description="TCP echo service with a health and Prometheus metrics sidecar" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.source="${SOURCE_URL}" \
+      org.opencontainers.image.licenses="MIT"
+ENV NODE_ENV=production
+WORKDIR /app
+# Owned by root and not writable by the service user: the app cannot modify itself,
+# and nothing at run time writes to the filesystem, so a read-only root works.
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+USER node
+EXPOSE 7000 8080
+# node is PID 1 and handles SIGTERM itself (readiness 503, drain, exit 0); give it
+# longer than SHUTDOWN_DELAY_MS + SHUTDOWN_TIMEOUT_MS (default 25 s) to stop:
+# `docker run --stop-timeout 35` / `docker stop -t 35` / compose stop_grace_period.
+STOPSIGNAL SIGTERM
+# /readyz, not /livez: Docker's health status is what compose `service_healthy` and
+# Swarm's routing use to decide whether to send traffic, and /readyz is the one that
+# is 200 only while the echo listener is accepting and no drain has begun. Node
+# itself makes the request (slim images have no curl or wget); HTTP_PORT is honoured.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "require('http').get({host:'127.0.0.1',port:process.env.HTTP_PORT||8080,path:'/readyz',timeout:4000},r=>process.exit(r.statusCode===200?0:1)).on('timeout',()=>process.exit(1)).on('error',()=>process.exit(1))"]
+CMD ["node", "dist/main.js"]

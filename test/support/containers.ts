@@ -1,0 +1,126 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { hasCommand, requireAllTests } from './tools.js';
+import { httpRequest } from './metrics.js';
+
+/** The repository root: the build context and the directory docker-compose.yml lives in. */
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** What the container tests need from the environment (see ../shared/CONTAINERS.md). */
+export interface ContainerEnvironment {
+  /** Base image for every Dockerfile stage (prepare.sh: a local stand-in for node:22-bookworm-slim). */
+  nodeImage: string;
+  /** Prometheus image for the compose stack (prepare.sh: a local stand-in for prom/prometheus). */
+  prometheusImage: string;
+  /** The Docker-compatible API that docker-compose talks to (docker-api.sh: podman's socket). */
+  dockerHost: string;
+}
+
+/**
+ * The container engine and its environment, or undefined when something is missing: then the tests
+ * skip with a message naming it, or throw when REQUIRE_ALL_TESTS=1 (CI), as toolAvailable does.
+ */
+export function containerEnvironment(): ContainerEnvironment | undefined {
+  const missing: string[] = [];
+  if (!hasCommand('podman')) missing.push("'podman' not found (apt-get install -y podman, or run ../shared/containers/prepare.sh)");
+  if (!hasCommand('docker-compose')) missing.push("'docker-compose' not found (apt-get install -y docker-compose, or run ../shared/containers/prepare.sh)");
+  const fromPrepare = 'eval "$(../shared/containers/prepare.sh)"';
+  const { NODE_IMAGE, PROMETHEUS_IMAGE, DOCKER_HOST } = process.env;
+  if (!NODE_IMAGE) missing.push(`NODE_IMAGE is not set (${fromPrepare}; with registry access NODE_IMAGE=node:22-bookworm-slim works too)`);
+  if (!PROMETHEUS_IMAGE) missing.push(`PROMETHEUS_IMAGE is not set (${fromPrepare}; with registry access PROMETHEUS_IMAGE=prom/prometheus:v3.5.0 works too)`);
+  if (!DOCKER_HOST) missing.push('DOCKER_HOST is not set (eval "$(../shared/containers/docker-api.sh start)" serves the Docker API from podman)');
+  if (missing.length === 0) return { nodeImage: NODE_IMAGE!, prometheusImage: PROMETHEUS_IMAGE!, dockerHost: DOCKER_HOST! };
+  const message = `container tests need: ${missing.join('; ')}`;
+  if (requireAllTests) throw new Error(`${message}; REQUIRE_ALL_TESTS=1 forbids skipping`);
+  console.warn(`skipping: ${message}`);
+  return undefined;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion; rejects with its exit code and the tail of its output on failure. */
+export function run(command: string, args: string[], { env = process.env, cwd = REPO_ROOT, timeoutMs = 120_000 } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { env, cwd, timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error) {
+        const tail = (text: string) => text.split('\n').slice(-40).join('\n');
+        reject(new Error(`${command} ${args.join(' ')} failed (${error.code ?? error.signal ?? error.message})\n--- stdout\n${tail(stdout)}\n--- stderr\n${tail(stderr)}`));
+      } else {
+        resolve({ stdout, stderr });
+      }
+    });
+  });
+}
+
+/** Like `run`, but resolves with the exit code instead of rejecting on a non-zero exit. */
+export function runStatus(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ code: number } & RunResult> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { env: options.env ?? process.env, cwd: REPO_ROOT, timeout: options.timeoutMs ?? 60_000, encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error && typeof error.code !== 'number') reject(error);
+      else resolve({ code: error ? (error.code as unknown as number) : 0, stdout, stderr });
+    });
+  });
+}
+
+export async function podman(args: string[], timeoutMs = 120_000): Promise<string> {
+  return (await run('podman', args, { timeoutMs })).stdout.trim();
+}
+
+/** `podman inspect` of one object, parsed. */
+export async function inspect<T = Record<string, unknown>>(kind: 'image' | 'container', name: string): Promise<T> {
+  const [first] = JSON.parse(await podman([kind, 'inspect', name])) as T[];
+  if (!first) throw new Error(`podman ${kind} inspect ${name}: nothing`);
+  return first;
+}
+
+/** The host port that `podman run -p 127.0.0.1::PORT` published for a container port. */
+export async function publishedPort(container: string, containerPort: number): Promise<number> {
+  const line = await podman(['port', container, `${containerPort}/tcp`]);
+  const port = Number(line.split('\n')[0]?.split(':').pop());
+  if (!Number.isInteger(port) || port <= 0) throw new Error(`no published port for ${container} ${containerPort}/tcp: '${line}'`);
+  return port;
+}
+
+/** A name no other run of these tests uses at the same time (podman names are global on the machine). */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+/** A port free on the host right now (for compose, which needs a fixed published port). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '0.0.0.0');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  await once(server, 'close');
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+export interface PromSample {
+  metric: Record<string, string>;
+  value: number;
+}
+
+/** An instant query against Prometheus's HTTP API. */
+export async function promQuery(port: number, expr: string): Promise<PromSample[]> {
+  const response = await httpRequest(port, `/api/v1/query?query=${encodeURIComponent(expr)}`);
+  if (response.status !== 200) throw new Error(`Prometheus answered ${response.status}: ${response.body}`);
+  const parsed = JSON.parse(response.body) as { status: string; data: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+  if (parsed.status !== 'success' || parsed.data.resultType !== 'vector') throw new Error(`unexpected Prometheus answer: ${response.body}`);
+  return parsed.data.result.map(({ metric, value }) => ({ metric, value: Number(value[1]) }));
+}
+
+/** The value of a query that should return exactly one series, or undefined while it returns none. */
+export async function promValue(port: number, expr: string): Promise<number | undefined> {
+  const result = await promQuery(port, expr);
+  if (result.length > 1) throw new Error(`${expr} returned ${result.length} series`);
+  return result[0]?.value;
+}
