@@ -13,10 +13,18 @@ export interface Config {
     readonly maxConnections: number;
     /** 0 = off */
     readonly idleTimeoutMs: number;
+    /** 0 = off; a connection open this long stops being read, is flushed and closed. */
+    readonly maxLifetimeMs: number;
+    /** highWaterMark of accepted sockets: bounds what a client that does not read can make the server hold. */
+    readonly maxPendingBytes: number;
   };
   readonly http: {
     readonly host: string;
     readonly port: number;
+    /** Deadline for a sidecar request's headers and whole request, and for an idle sidecar connection. */
+    readonly requestTimeoutMs: number;
+    /** When set, /metrics requires `Authorization: Bearer <token>`; probes stay open. */
+    readonly metricsToken: string | undefined;
   };
   readonly logLevel: LogLevel;
   /** Echo worker processes; 1 = everything in one process. */
@@ -56,6 +64,10 @@ type Key =
   | 'shutdownQuietMs'
   | 'maxConnections'
   | 'idleTimeoutMs'
+  | 'maxLifetimeMs'
+  | 'maxPendingBytes'
+  | 'httpRequestTimeoutMs'
+  | 'metricsToken'
   | 'workers';
 
 interface Setting<T> {
@@ -66,6 +78,8 @@ interface Setting<T> {
   readonly meaning: string;
   readonly parse: (raw: string) => T | undefined;
   readonly allowed: string;
+  /** Never echo the value back (a ConfigError says how long it was instead). */
+  readonly secret?: boolean;
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout's ceiling; larger values fire at once
@@ -80,6 +94,20 @@ const milliseconds = wholeNumber(MAX_TIMER_MS);
 const hostname = (raw: string) =>
   /^[A-Za-z0-9.:_-]+$/.test(raw) && raw.length <= 253 ? raw : undefined;
 const logLevel = (raw: string) => (LOG_LEVELS as readonly string[]).includes(raw) ? (raw as LogLevel) : undefined;
+
+// At least one sidecar request must fit; beyond 10 minutes a probe deadline means nothing.
+const httpTimeout = (raw: string) => {
+  const n = wholeNumber(600_000)(raw);
+  return n !== undefined && n >= 100 ? n : undefined;
+};
+const MIN_PENDING_BYTES = 1024;
+const MAX_PENDING_BYTES = 64 * 1024 * 1024;
+const pendingBytes = (raw: string) => {
+  const n = wholeNumber(MAX_PENDING_BYTES)(raw);
+  return n !== undefined && n >= MIN_PENDING_BYTES ? n : undefined;
+};
+// RFC 6750 b64token: what fits in `Authorization: Bearer <token>` unquoted. Empty = no token.
+const bearerToken = (raw: string) => (raw === '' || (/^[A-Za-z0-9\-._~+/]+=*$/.test(raw) && raw.length <= 1024) ? raw : undefined);
 
 const MAX_WORKERS = 256;
 const workerCount = (raw: string) => (raw === 'auto' ? availableParallelism() : raw === '0' ? undefined : wholeNumber(MAX_WORKERS)(raw));
@@ -100,11 +128,15 @@ const SETTINGS: readonly Setting<string | number>[] = [
   { key: 'maxConnections', env: 'ECHO_MAX_CONNECTIONS', flag: '--max-connections', fallback: '0', meaning: 'connections above it are refused and counted (0 = no limit)', parse: wholeNumber(1_000_000_000), allowed: 'an integer from 0 (no limit) to 1000000000' },
   { key: 'workers', env: 'ECHO_WORKERS', flag: '--workers', fallback: '1', meaning: 'echo worker processes sharing the port (auto = one per CPU)', parse: workerCount, allowed: `an integer from 1 to ${MAX_WORKERS}, or auto (one per available CPU)` },
   { key: 'idleTimeoutMs', env: 'ECHO_IDLE_TIMEOUT_MS', flag: '--idle-timeout-ms', fallback: '0', meaning: 'close a connection silent this long (0 = off)', parse: milliseconds, allowed: MS_ALLOWED },
+  { key: 'maxLifetimeMs', env: 'ECHO_MAX_CONNECTION_LIFETIME_MS', flag: '--max-connection-lifetime-ms', fallback: '0', meaning: 'stop reading, flush and close a connection open this long (0 = off)', parse: milliseconds, allowed: MS_ALLOWED },
+  { key: 'maxPendingBytes', env: 'ECHO_MAX_PENDING_BYTES', flag: '--max-pending-bytes', fallback: '65536', meaning: 'per-connection buffer high-water mark; reading pauses above it', parse: pendingBytes, allowed: `an integer number of bytes from ${MIN_PENDING_BYTES} to ${MAX_PENDING_BYTES}` },
+  { key: 'httpRequestTimeoutMs', env: 'HTTP_REQUEST_TIMEOUT_MS', flag: '--http-request-timeout-ms', fallback: '10000', meaning: 'sidecar: deadline for a request, and for an idle connection', parse: httpTimeout, allowed: 'an integer number of milliseconds from 100 to 600000' },
+  { key: 'metricsToken', env: 'METRICS_TOKEN', flag: '--metrics-token', fallback: '', meaning: '/metrics requires `Authorization: Bearer <token>` (empty = open)', parse: bearerToken, allowed: 'empty, or a bearer token of up to 1024 characters from A-Z a-z 0-9 - . _ ~ + / (then = padding)', secret: true },
 ];
 
 export function helpText(): string {
   const rows = SETTINGS.map(
-    (s) => `  ${`${s.flag} <value>`.padEnd(30)} ${s.env.padEnd(22)} default ${s.fallback.padEnd(8)} ${s.meaning}`,
+    (s) => `  ${`${s.flag} <value>`.padEnd(38)} ${s.env.padEnd(32)} default ${s.fallback.padEnd(8)} ${s.meaning}`,
   );
   return [
     'Usage: tcp-echo [options]',
@@ -112,9 +144,9 @@ export function helpText(): string {
     'A TCP echo service with a health and Prometheus metrics sidecar.',
     'Every option can also be set by its environment variable; a flag wins over the variable.',
     '',
-    `  ${'flag'.padEnd(30)} ${'environment'.padEnd(22)} ${'default'.padEnd(16)} meaning`,
+    `  ${'flag'.padEnd(38)} ${'environment'.padEnd(32)} ${'default'.padEnd(16)} meaning`,
     ...rows,
-    `  ${'--help, -h'.padEnd(30)} ${''.padEnd(22)} ${''.padEnd(16)} print this help and exit`,
+    `  ${'--help, -h'.padEnd(38)} ${''.padEnd(32)} ${''.padEnd(16)} print this help and exit`,
     '',
   ].join('\n');
 }
@@ -148,7 +180,7 @@ export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
     const raw = given?.raw ?? s.fallback;
     names[s.key] = given?.name ?? s.env;
     const parsed = s.parse(raw.trim());
-    if (parsed === undefined) throw new ConfigError(names[s.key], raw, s.allowed);
+    if (parsed === undefined) throw new ConfigError(names[s.key], s.secret ? `<${raw.length} characters, not shown>` : raw, s.allowed);
     values[s.key] = parsed;
   }
 
@@ -158,8 +190,15 @@ export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
       port: values.port as number,
       maxConnections: values.maxConnections as number,
       idleTimeoutMs: values.idleTimeoutMs as number,
+      maxLifetimeMs: values.maxLifetimeMs as number,
+      maxPendingBytes: values.maxPendingBytes as number,
     },
-    http: { host: values.httpHost as string, port: values.httpPort as number },
+    http: {
+      host: values.httpHost as string,
+      port: values.httpPort as number,
+      requestTimeoutMs: values.httpRequestTimeoutMs as number,
+      metricsToken: (values.metricsToken as string) || undefined,
+    },
     logLevel: values.logLevel as LogLevel,
     workers: values.workers as number,
     shutdown: {

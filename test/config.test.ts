@@ -40,6 +40,10 @@ const SETTINGS = [
   { env: 'ECHO_MAX_CONNECTIONS', flag: '--max-connections', fallback: '0', value: '10000', other: '1', path: ['echo', 'maxConnections'] },
   { env: 'ECHO_WORKERS', flag: '--workers', fallback: '1', value: '4', other: '2', path: ['workers'] },
   { env: 'ECHO_IDLE_TIMEOUT_MS', flag: '--idle-timeout-ms', fallback: '0', value: '60000', other: '1', path: ['echo', 'idleTimeoutMs'] },
+  // Hardening (README-hardening.md).
+  { env: 'ECHO_MAX_CONNECTION_LIFETIME_MS', flag: '--max-connection-lifetime-ms', fallback: '0', value: '3600000', other: '1', path: ['echo', 'maxLifetimeMs'] },
+  { env: 'ECHO_MAX_PENDING_BYTES', flag: '--max-pending-bytes', fallback: '65536', value: '16384', other: '1048576', path: ['echo', 'maxPendingBytes'] },
+  { env: 'HTTP_REQUEST_TIMEOUT_MS', flag: '--http-request-timeout-ms', fallback: '10000', value: '2000', other: '600000', path: ['http', 'requestTimeoutMs'] },
 ] as const;
 
 function read(config: Config, path: readonly string[]): unknown {
@@ -59,8 +63,8 @@ const typed = (raw: string, fallbackExample: string) => (/^\d+$/.test(fallbackEx
 describe('parseConfig', () => {
   it('defaults match DESIGN.md', () => {
     expect(run([], {})).toEqual({
-      echo: { host: '0.0.0.0', port: 7000, maxConnections: 0, idleTimeoutMs: 0 },
-      http: { host: '0.0.0.0', port: 8080 },
+      echo: { host: '0.0.0.0', port: 7000, maxConnections: 0, idleTimeoutMs: 0, maxLifetimeMs: 0, maxPendingBytes: 65536 },
+      http: { host: '0.0.0.0', port: 8080, requestTimeoutMs: 10_000, metricsToken: undefined },
       logLevel: 'info',
       workers: 1,
       shutdown: { timeoutMs: 25_000, delayMs: 0, quietMs: 1000 },
@@ -140,6 +144,34 @@ describe('parseConfig', () => {
     expect(error.message).toContain(JSON.stringify(value));
     expect(error.message).toMatch(allowed);
     expect(error.message).not.toContain('\n');
+  });
+
+  it.each([
+    { env: { ECHO_MAX_PENDING_BYTES: '1023' }, setting: 'ECHO_MAX_PENDING_BYTES', allowed: /bytes from 1024 to 67108864/ },
+    { env: { ECHO_MAX_PENDING_BYTES: String(64 * 1024 * 1024 + 1) }, setting: 'ECHO_MAX_PENDING_BYTES', allowed: /bytes from 1024/ },
+    { env: { HTTP_REQUEST_TIMEOUT_MS: '99' }, setting: 'HTTP_REQUEST_TIMEOUT_MS', allowed: /milliseconds from 100 to 600000/ },
+    { env: { HTTP_REQUEST_TIMEOUT_MS: '0' }, setting: 'HTTP_REQUEST_TIMEOUT_MS', allowed: /from 100/ },
+    { env: { ECHO_MAX_CONNECTION_LIFETIME_MS: '1h' }, setting: 'ECHO_MAX_CONNECTION_LIFETIME_MS', allowed: /milliseconds from 0/ },
+  ])('rejects $setting=$env with one line naming it', ({ env, setting, allowed }) => {
+    const error = configError([], env);
+    expect(error.setting).toBe(setting);
+    expect(error.message).toMatch(allowed);
+    expect(error.message).not.toContain('\n');
+  });
+
+  it('METRICS_TOKEN: unset or empty means open; a bearer token is kept as given', () => {
+    expect(run([], { METRICS_TOKEN: '' }).http.metricsToken).toBeUndefined();
+    expect(run([], { METRICS_TOKEN: 'abc-DEF_123.~+/==' }).http.metricsToken).toBe('abc-DEF_123.~+/==');
+    expect(run(['--metrics-token', 'flag'], { METRICS_TOKEN: 'env' }).http.metricsToken).toBe('flag');
+  });
+
+  it('a bad METRICS_TOKEN is named but never shown: the message says only how long it was', () => {
+    const secret = 'not a token: has spaces';
+    const error = configError([], { METRICS_TOKEN: secret });
+    expect(error.setting).toBe('METRICS_TOKEN');
+    expect(error.message).not.toContain('has spaces');
+    expect(error.message).toContain(`${secret.length} characters, not shown`);
+    expect(configError([], { METRICS_TOKEN: 'x'.repeat(1025) }).message).toMatch(/up to 1024 characters/);
   });
 
   it('a bad variable is reported even when a good flag overrides another setting', () => {

@@ -4,6 +4,8 @@ import type { ByteTotals, CloseReason, EchoStats } from './stats.js';
 
 export interface ConnectionOptions {
   readonly idleTimeoutMs: number;
+  /** 0 or absent = no cap on how long a connection may stay open. */
+  readonly maxLifetimeMs?: number;
   readonly stats: EchoStats;
   readonly logger: Logger;
   readonly now: () => number;
@@ -12,6 +14,13 @@ export interface ConnectionOptions {
 
 // A client that went away without a goodbye; not the server's fault.
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT']);
+
+/**
+ * Once the server has decided to close (lifetime over), how long the echo already read may take to
+ * flush with no progress at all before the connection is dropped: a client that never reads must
+ * not keep its slot.
+ */
+export const CLOSE_FLUSH_GRACE_MS = 5000;
 
 /**
  * One client's echo pump. The per-chunk path is `onData`: write the chunk back and,
@@ -24,6 +33,9 @@ export class EchoConnection {
   private pausedForBackpressure = false;
   private draining = false;
   private drainQuietMs = 0;
+  /** The server is closing this connection on its own account: no more reading, only flushing. */
+  private closing = false;
+  private lifetimeTimer: NodeJS.Timeout | undefined;
   private reason: CloseReason | undefined;
   private error: NodeJS.ErrnoException | undefined;
 
@@ -38,6 +50,7 @@ export class EchoConnection {
     socket.on('timeout', this.onTimeout);
     socket.once('close', this.onClose);
     if (options.idleTimeoutMs > 0) socket.setTimeout(options.idleTimeoutMs);
+    if (options.maxLifetimeMs !== undefined && options.maxLifetimeMs > 0) this.lifetimeTimer = setTimeout(this.onLifetimeOver, options.maxLifetimeMs);
   }
 
   /** Bytes read from and written back to this client so far (written = accepted by the kernel). */
@@ -60,7 +73,7 @@ export class EchoConnection {
    * `quietMs` with nothing left to read or write.
    */
   beginDrain(quietMs: number): void {
-    if (this.draining || this.socket.destroyed) return;
+    if (this.draining || this.closing || this.socket.destroyed) return;
     this.draining = true;
     // socket.setTimeout(0) would switch the quiet check off and leave the connection to the deadline.
     this.drainQuietMs = Math.max(1, quietMs);
@@ -102,7 +115,25 @@ export class EchoConnection {
     this.error ??= error;
   };
 
+  // The lifetime cap: stop reading (so nothing is read that could not be echoed), flush, FIN, close.
+  private readonly onLifetimeOver = (): void => {
+    this.lifetimeTimer = undefined;
+    const socket = this.socket;
+    if (socket.destroyed || this.closing) return;
+    this.reason ??= 'max_lifetime';
+    this.closing = true;
+    this.pausedForBackpressure = false; // so that 'drain' does not resume reading
+    socket.pause();
+    socket.setTimeout(CLOSE_FLUSH_GRACE_MS);
+    if (socket.writableEnded) return; // the client half-closed and its echo is already ending
+    socket.end(() => socket.destroy());
+  };
+
   private readonly onTimeout = (): void => {
+    if (this.closing) {
+      this.socket.destroy(); // the flush made no progress for the whole grace
+      return;
+    }
     if (!this.draining) {
       this.closeWith('idle_timeout');
       return;
@@ -126,6 +157,7 @@ export class EchoConnection {
   }
 
   private readonly onClose = (): void => {
+    if (this.lifetimeTimer !== undefined) clearTimeout(this.lifetimeTimer);
     const reason = this.closeReason();
     const durationSeconds = (this.options.now() - this.openedAt) / 1000;
     const logger = this.options.logger;
@@ -141,7 +173,7 @@ export class EchoConnection {
 
   private closeReason(): CloseReason {
     // An error that arrives while we are closing on purpose does not change why we closed.
-    if (this.reason === 'idle_timeout' || this.reason === 'shutdown') return this.reason;
+    if (this.reason === 'idle_timeout' || this.reason === 'shutdown' || this.reason === 'max_lifetime') return this.reason;
     if (this.error) return RESET_CODES.has(this.error.code ?? '') ? 'reset' : 'error';
     return this.reason ?? 'client_end';
   }

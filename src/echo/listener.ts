@@ -1,14 +1,21 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { EchoConnection } from './connection.js';
-import type { ByteTotals, CloseReason, EchoStats } from './stats.js';
+import type { AcceptErrorCode, ByteTotals, CloseReason, EchoStats, RejectReason } from './stats.js';
 
 export interface EchoListenerOptions {
   readonly host: string;
   readonly port: number;
   readonly maxConnections: number;
   readonly idleTimeoutMs: number;
+  /** 0 or absent = no cap. */
+  readonly maxLifetimeMs?: number;
+  /** highWaterMark of accepted sockets (absent = Node's default). */
+  readonly maxPendingBytes?: number;
+  /** For tests: the process's descriptor limit and how many are open (default: read from /proc on Linux). */
+  readonly descriptors?: DescriptorSource;
   readonly stats: EchoStats;
   readonly logger: Logger;
   readonly now: () => number;
@@ -32,6 +39,43 @@ export interface EchoListener {
   idle(): Promise<void>;
   /** Close every connection still open (the shutdown deadline). */
   closeAll(): void;
+  /** How many connections this listener takes before refusing (configured limit or descriptor budget); Infinity = no cap. */
+  readonly connectionCap: number;
+}
+
+export interface DescriptorSource {
+  /** The soft RLIMIT_NOFILE, or undefined where it cannot be read. */
+  limit(): number | undefined;
+  /** Descriptors open now, or undefined where they cannot be counted. */
+  inUse(): number | undefined;
+}
+
+/** Linux: /proc/self/limits and /proc/self/fd. Read once, at listen(); never on the accept path. */
+export const procDescriptors: DescriptorSource = {
+  limit() {
+    try {
+      const match = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+      return match && match[1] !== 'unlimited' ? Number(match[1]) : undefined;
+    } catch {
+      return undefined;
+    }
+  },
+  inUse() {
+    try {
+      return readdirSync('/proc/self/fd').length;
+    } catch {
+      return undefined;
+    }
+  },
+};
+
+/**
+ * Descriptors kept back from echo connections: for the sidecar's probes and scrapes, logging and
+ * the runtime. With this headroom, running out of descriptors refuses echo clients (counted) instead
+ * of starving the probes.
+ */
+export function descriptorHeadroom(limit: number): number {
+  return Math.min(256, Math.max(16, Math.ceil(limit / 10)));
 }
 
 export function createEchoListener(options: EchoListenerOptions): EchoListener {
@@ -57,36 +101,90 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
 
   const connectionOptions = {
     idleTimeoutMs: options.idleTimeoutMs,
+    maxLifetimeMs: options.maxLifetimeMs ?? 0,
     stats,
     logger,
     now: options.now,
     onClosed,
   };
 
+  /**
+   * Accept trouble comes in bursts (a full descriptor table fails every attempt): one warning when a
+   * burst starts, one info line with the totals when accepting works again.
+   */
+  let burst: { refused: number; errors: number } | undefined;
+  const troubleStarts = (what: Record<string, unknown>, message: string) => {
+    if (burst) return burst;
+    burst = { refused: 0, errors: 0 };
+    logger.warn({ event: 'accept_trouble', activeConnections: connections.size, ...what }, message);
+    return burst;
+  };
+
   // noDelay: an echo is a latency test tool; never hold a reply back for Nagle.
-  const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) => {
+  // highWaterMark: with the pause in onData, it bounds what a client that does not read costs (README).
+  const serverOptions = { allowHalfOpen: true, noDelay: true, ...(options.maxPendingBytes ? { highWaterMark: options.maxPendingBytes } : {}) };
+  const server: Server = createServer(serverOptions, (socket: Socket) => {
     stats.accepted++;
+    if (burst) {
+      logger.info({ event: 'accept_recovered', ...burst, activeConnections: connections.size + 1 }, 'accepting connections again');
+      burst = undefined;
+    }
     const connection = new EchoConnection(socket, connectionOptions);
     connections.add(connection);
     if (drainQuietMs !== undefined) connection.beginDrain(drainQuietMs);
     if (logger.isLevelEnabled('debug')) logger.debug({ event: 'connection_opened', remote: connection.remote }, 'connection opened');
   });
+  let connectionCap = options.maxConnections > 0 ? options.maxConnections : Infinity;
+  let fdLimit: number | undefined;
+
+  /**
+   * On EMFILE libuv accepts and closes pending connections itself and tells Node nothing, so a
+   * full descriptor table would go unseen. Instead, stop short of it: once the connections reach
+   * the descriptor budget, Node refuses new ones ('drop'), which is counted and logged.
+   */
+  const applyDescriptorBudget = () => {
+    const descriptors = options.descriptors ?? procDescriptors;
+    fdLimit = descriptors.limit();
+    const inUse = descriptors.inUse();
+    if (fdLimit === undefined || inUse === undefined) return;
+    const budget = Math.max(1, fdLimit - inUse - descriptorHeadroom(fdLimit));
+    if (budget < connectionCap) {
+      if (options.maxConnections > 0) {
+        logger.warn({ event: 'fd_budget', fdLimit, fdsInUse: inUse, connectionBudget: budget, maxConnections: options.maxConnections }, 'ECHO_MAX_CONNECTIONS exceeds what the descriptor limit allows; raise the limit (ulimit -n)');
+      }
+      connectionCap = budget;
+    }
+    logger.debug({ event: 'fd_budget', fdLimit, fdsInUse: inUse, connectionCap }, 'connection cap');
+    server.maxConnections = connectionCap;
+  };
   if (options.maxConnections > 0) server.maxConnections = options.maxConnections;
 
   server.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => {
-    stats.rejected.max_connections++;
+    const reason: RejectReason = options.maxConnections > 0 && connections.size >= options.maxConnections ? 'max_connections' : 'fd_limit';
+    stats.rejected[reason]++;
+    if (reason === 'fd_limit') {
+      troubleStarts({ reason, fdLimit, connectionCap }, 'file-descriptor budget used up: refusing new connections until some close').refused++;
+    } else if (burst) {
+      burst.refused++;
+    }
     if (logger.isLevelEnabled('debug')) {
-      logger.debug({ event: 'connection_rejected', reason: 'max_connections', remote: `${data?.remoteAddress}:${data?.remotePort}` }, 'connection rejected');
+      logger.debug({ event: 'connection_rejected', reason, remote: `${data?.remoteAddress}:${data?.remotePort}` }, 'connection rejected');
     }
   });
-  // After listen() succeeded, accept errors (EMFILE, ...) must not bring the process down.
-  const onServerError = (error: Error) => logger.warn({ err: error, event: 'accept_error' }, 'echo listener error');
+  // After listen() succeeded, accept errors must not bring the process down; the listener keeps
+  // listening and the next accept that works ends the burst.
+  const onServerError = (error: NodeJS.ErrnoException) => {
+    const code: AcceptErrorCode = error.code === 'EMFILE' || error.code === 'ENFILE' ? error.code : 'other';
+    stats.acceptErrors[code]++;
+    troubleStarts({ err: error, code: error.code }, `echo listener cannot accept: ${error.code ?? error.message}`).errors++;
+  };
 
   return {
     async listen() {
       server.listen({ host: options.host, port: options.port });
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(error))]);
       server.on('error', onServerError);
+      applyDescriptorBudget();
       accepting = true;
       return server.address() as AddressInfo;
     },
@@ -129,6 +227,9 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
     },
     closeAll() {
       for (const connection of connections) connection.forceClose();
+    },
+    get connectionCap() {
+      return connectionCap;
     },
   };
 }

@@ -1,11 +1,16 @@
 // Counters the echo path keeps as plain numbers; metrics read them at scrape time,
 // so a connection's life costs a few additions and a chunk costs nothing here.
 
-export const CLOSE_REASONS = ['client_end', 'reset', 'idle_timeout', 'shutdown', 'error'] as const;
+export const CLOSE_REASONS = ['client_end', 'reset', 'idle_timeout', 'max_lifetime', 'shutdown', 'error'] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
-export const REJECT_REASONS = ['max_connections'] as const;
+// fd_limit: the process's file-descriptor budget for echo connections is used up (see listener.ts).
+export const REJECT_REASONS = ['max_connections', 'fd_limit'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
+
+/** Accept failures the listening socket reports (node emits them as 'error' on the server). */
+export const ACCEPT_ERROR_CODES = ['EMFILE', 'ENFILE', 'other'] as const;
+export type AcceptErrorCode = (typeof ACCEPT_ERROR_CODES)[number];
 
 export interface ByteTotals {
   received: number;
@@ -17,6 +22,7 @@ export interface EchoStats {
   backpressurePauses: number;
   readonly closed: Record<CloseReason, number>;
   readonly rejected: Record<RejectReason, number>;
+  readonly acceptErrors: Record<AcceptErrorCode, number>;
   /** Bytes of connections that have closed; live ones are added at read time. */
   readonly closedBytes: ByteTotals;
 }
@@ -30,6 +36,7 @@ export function createEchoStats(): EchoStats {
     backpressurePauses: 0,
     closed: zeroes(CLOSE_REASONS),
     rejected: zeroes(REJECT_REASONS),
+    acceptErrors: zeroes(ACCEPT_ERROR_CODES),
     closedBytes: { received: 0, sent: 0 },
   };
 }
