@@ -1,0 +1,205 @@
+// Helpers for the fault suite: the service as a child process (optionally under a descriptor limit),
+// its resident memory and open descriptors from /proc, bounded client pools, and the "settled" check
+// that follows every fault: alive, no connection left, descriptors back to the baseline.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { expect } from 'vitest';
+import { MAIN, type ServiceProcess } from '../support/process.js';
+import { sample, scrape } from '../support/metrics.js';
+import { waitFor, within } from '../support/wait.js';
+
+export interface FaultService extends ServiceProcess {
+  pid: number;
+  /** Descriptors the service had open once started and idle. */
+  baselineFds: number;
+}
+
+/**
+ * Like spawnService (test/support/process.ts), but through `prlimit` when `nofile` is given, so the
+ * child starts with that descriptor limit (the service reads its limit when it starts listening).
+ */
+export async function spawnFaultService({ env = {} as Record<string, string>, nofile = undefined as number | undefined, startTimeoutMs = 15_000 } = {}): Promise<FaultService> {
+  const command = nofile === undefined ? process.execPath : 'prlimit';
+  const args = nofile === undefined ? [MAIN] : [`--nofile=${nofile}:${nofile}`, process.execPath, MAIN];
+  const child = spawn(command, args, {
+    env: { ...process.env, ECHO_HOST: '127.0.0.1', ECHO_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  const waiters: Array<{ predicate: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }> = [];
+  let stderr = '';
+  let pending = '';
+  child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+    pending += text;
+    let newline: number;
+    while ((newline = pending.indexOf('\n')) !== -1) {
+      const raw = pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(raw) as Record<string, unknown>;
+      } catch {
+        line = { unparsed: raw };
+      }
+      logs.push(line);
+      for (const waiter of [...waiters]) {
+        if (waiter.predicate(line)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  const closed = once(child, 'close').then(() => undefined);
+  const waitForLog = (predicate: (line: Record<string, unknown>) => boolean, timeoutMs = 10_000) => {
+    const found = logs.find(predicate);
+    if (found) return Promise.resolve(found);
+    const appeared = new Promise<Record<string, unknown>>((resolve) => waiters.push({ predicate, resolve }));
+    const died = exited.then(({ code, signal }) => {
+      throw new Error(`service exited (code ${code}, signal ${signal}) before the expected log line; stderr: ${stderr}`);
+    });
+    return within(Promise.race([appeared, died]), timeoutMs, 'waiting for a log line');
+  };
+  const ensureStopped = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await within(exited, 10_000, 'the service process to end');
+  };
+  let listening: { echo: { port: number }; http: { port: number } };
+  try {
+    listening = (await waitForLog((line) => line.event === 'listening', startTimeoutMs)) as typeof listening;
+  } catch (error) {
+    await ensureStopped();
+    throw error;
+  }
+  const pid = child.pid!; // prlimit execs the command: same pid
+  const service: FaultService = {
+    child,
+    pid,
+    echoPort: listening.echo.port,
+    httpPort: listening.http.port,
+    logs,
+    stderr: () => stderr,
+    exited,
+    closed,
+    waitForLog,
+    kill: (signal = 'SIGTERM') => {
+      child.kill(signal);
+    },
+    ensureStopped,
+    baselineFds: 0,
+  };
+  // One scrape first: the sidecar's first request settles what it keeps open.
+  await scrape(service.httpPort);
+  service.baselineFds = await waitFor(() => openFds(pid), { what: 'an fd count' });
+  return service;
+}
+
+/** Open descriptors of a process (Linux). */
+export function openFds(pid: number | 'self'): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** Resident set size of a process in bytes (VmRSS). */
+export function rssBytes(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!match) throw new Error(`no VmRSS for ${pid}`);
+  return Number(match[1]) * 1024;
+}
+
+/** The soft descriptor limit of a process. */
+export function fdLimit(pid: number | 'self'): number {
+  const match = /^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+  if (!match) throw new Error(`no descriptor limit for ${pid}`);
+  return Number(match[1]);
+}
+
+export function alive(service: ServiceProcess): boolean {
+  return service.child.exitCode === null && service.child.signalCode === null;
+}
+
+/**
+ * What follows every fault: the process is alive, echo_connections_active is back to 0 and its
+ * open descriptors are back to the baseline (polled, with a timeout).
+ */
+export async function expectSettled(service: FaultService, { timeoutMs = 20_000 } = {}): Promise<void> {
+  expect(alive(service), 'service process alive').toBe(true);
+  await waitFor(async () => sample(await scrape(service.httpPort), 'echo_connections_active') === 0, { timeoutMs, intervalMs: 100, what: 'echo_connections_active to return to 0' });
+  let last = 0;
+  await waitFor(
+    () => {
+      last = openFds(service.pid);
+      return last <= service.baselineFds;
+    },
+    { timeoutMs, intervalMs: 100, what: `open descriptors back to the baseline ${service.baselineFds}` },
+  ).catch((error: unknown) => {
+    throw new Error(`${String(error)} (last count ${last})`);
+  });
+  expect(alive(service), 'service process alive').toBe(true);
+}
+
+/** Runs `task` for 0..count-1 with at most `concurrency` at a time; rejects on the first failure. */
+export async function pool<T>(count: number, concurrency: number, task: (index: number) => Promise<T>): Promise<T[]> {
+  const results = new Array<T>(count);
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const index = next++;
+      results[index] = await task(index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return results;
+}
+
+export async function connectTo(port: number): Promise<Socket> {
+  const socket = connect({ port, host: '127.0.0.1', noDelay: true });
+  await within(once(socket, 'connect'), 15_000, 'connect');
+  return socket;
+}
+
+/** Writes `payload` and resolves once exactly those bytes came back (the socket stays open). */
+export function echoOnce(socket: Socket, payload: Buffer, timeoutMs = 15_000): Promise<void> {
+  return within(
+    new Promise<void>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let length = 0;
+      const onData = (data: Buffer) => {
+        chunks.push(data);
+        length += data.length;
+        if (length < payload.length) return;
+        cleanup();
+        const got = Buffer.concat(chunks);
+        if (got.equals(payload)) resolve();
+        else reject(new Error(`echo mismatch: sent ${payload.length} bytes, got ${got.length}`));
+      };
+      const onError = (error: Error) => {
+        cleanup();
+        reject(error);
+      };
+      const onClose = () => {
+        cleanup();
+        reject(new Error('closed before the echo came back'));
+      };
+      const cleanup = () => {
+        socket.off('data', onData);
+        socket.off('error', onError);
+        socket.off('close', onClose);
+      };
+      socket.on('data', onData);
+      socket.on('error', onError);
+      socket.on('close', onClose);
+      socket.write(payload);
+    }),
+    timeoutMs,
+    'small echo',
+  );
+}
+
+/** Log lines of the service at warn (40) or above. */
+export function warnings(service: ServiceProcess): Array<Record<string, unknown>> {
+  return service.logs.filter((line) => typeof line.level === 'number' && line.level >= 40);
+}
