@@ -9,6 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CLOSE_REASONS } from '../src/echo/stats.js';
 import { echoRoundTrip, patternedBytes } from './support/echo-client.js';
 import { httpRequest, parseExposition, sample, type HttpResponse } from './support/metrics.js';
 import { startService, type RunningService } from './support/service.js';
@@ -331,11 +332,8 @@ describe.skipIf(!hasPrometheus)('end to end with a real Prometheus server', () =
     // Every close reason is a series from the first scrape (initialised to 0); only client_end moved.
     const closed = await query(`echo_connections_closed_total${job}`);
     expect(Object.fromEntries(closed.map(({ metric, value }) => [metric.reason, value]))).toEqual({
+      ...Object.fromEntries(CLOSE_REASONS.map((reason) => [reason, 0])),
       client_end: sizes.length,
-      reset: 0,
-      idle_timeout: 0,
-      shutdown: 0,
-      error: 0,
     });
     expect(await scalar(`echo_connections_rejected_total{job="tcp-echo",reason="max_connections"}`)).toBe(0);
     // Prometheus negotiated OpenMetrics: it keys counter metadata by the family name without `_total`
