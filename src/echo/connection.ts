@@ -18,7 +18,7 @@ const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT']
 /**
  * Once the server has decided to close (lifetime over), how long the echo already read may take to
  * flush with no progress at all before the connection is dropped: a client that never reads must
- * not keep its slot.
+ * not keep its slot. (Node checks socket timeouts lazily, so the cut comes after one to two of these.)
  */
 export const CLOSE_FLUSH_GRACE_MS = 5000;
 

@@ -1,0 +1,136 @@
+// Random environment and flag values: parseConfig either gives a valid Config (or help) or throws a
+// ConfigError whose message is one line; the built entry point either starts cleanly or exits 2 with
+// one stderr line and no stack trace.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { ConfigError, LOG_LEVELS, parseConfig } from '../../src/config.js';
+import { MAIN } from '../support/process.js';
+import { within } from '../support/wait.js';
+
+interface Knob {
+  env: string;
+  flag: string;
+}
+const KNOBS: Knob[] = [
+  { env: 'ECHO_HOST', flag: '--host' },
+  { env: 'ECHO_PORT', flag: '--port' },
+  { env: 'HTTP_HOST', flag: '--http-host' },
+  { env: 'HTTP_PORT', flag: '--http-port' },
+  { env: 'LOG_LEVEL', flag: '--log-level' },
+  { env: 'SHUTDOWN_TIMEOUT_MS', flag: '--shutdown-timeout-ms' },
+  { env: 'SHUTDOWN_DELAY_MS', flag: '--shutdown-delay-ms' },
+  { env: 'SHUTDOWN_QUIET_MS', flag: '--shutdown-quiet-ms' },
+  { env: 'ECHO_MAX_CONNECTIONS', flag: '--max-connections' },
+  { env: 'ECHO_WORKERS', flag: '--workers' },
+  { env: 'ECHO_IDLE_TIMEOUT_MS', flag: '--idle-timeout-ms' },
+  { env: 'ECHO_MAX_CONNECTION_LIFETIME_MS', flag: '--max-connection-lifetime-ms' },
+  { env: 'ECHO_MAX_PENDING_BYTES', flag: '--max-pending-bytes' },
+  { env: 'HTTP_REQUEST_TIMEOUT_MS', flag: '--http-request-timeout-ms' },
+  { env: 'METRICS_TOKEN', flag: '--metrics-token' },
+];
+
+/** Values near and across every boundary, plus arbitrary text. */
+const value = fc.oneof(
+  fc.integer({ min: -10, max: 70_000 }).map(String),
+  fc.constantFrom('0', '1', '99', '100', '1023', '1024', '65535', '65536', '67108864', '67108865', '600000', '600001', '2147483647', '2147483648', '1e3', '0x10', '1.5', ' 7 ', '', 'auto', 'localhost', '127.0.0.1', '::1', 'not a host', 'abc==', 'a=b', ...LOG_LEVELS),
+  fc.string({ maxLength: 20 }),
+  fc.string({ unit: 'binary', maxLength: 20 }),
+);
+const setting = fc.record({ knob: fc.constantFrom(...KNOBS), value, asFlag: fc.boolean(), inlineFlag: fc.boolean() });
+
+function inputs(settings: Array<{ knob: Knob; value: string; asFlag: boolean; inlineFlag: boolean }>) {
+  const argv: string[] = [];
+  const env: Record<string, string> = {};
+  for (const { knob, value, asFlag, inlineFlag } of settings) {
+    if (!asFlag) env[knob.env] = value;
+    else if (inlineFlag) argv.push(`${knob.flag}=${value}`);
+    else argv.push(knob.flag, value);
+  }
+  return { argv, env };
+}
+
+describe('configuration under random input', () => {
+  it('parses to a valid Config or throws a one-line ConfigError, nothing else', () => {
+    fc.assert(
+      fc.property(fc.array(setting, { maxLength: 6 }), fc.array(fc.string({ maxLength: 12 }), { maxLength: 2 }), (settings, stray) => {
+        const { argv, env } = inputs(settings);
+        try {
+          const outcome = parseConfig([...argv, ...stray], env);
+          if (outcome.kind === 'help') return;
+          const { config } = outcome;
+          expect(Number.isInteger(config.echo.port) && config.echo.port >= 0 && config.echo.port <= 65535).toBe(true);
+          expect(config.echo.maxPendingBytes).toBeGreaterThanOrEqual(1024);
+          expect(config.http.requestTimeoutMs).toBeGreaterThanOrEqual(100);
+          expect(config.shutdown.delayMs).toBeLessThanOrEqual(config.shutdown.timeoutMs);
+          expect(config.workers).toBeGreaterThanOrEqual(1);
+          expect(LOG_LEVELS).toContain(config.logLevel);
+        } catch (error) {
+          expect(error).toBeInstanceOf(ConfigError);
+          const message = (error as ConfigError).message;
+          expect(message).not.toMatch(/[\r\n]/);
+          expect(message.startsWith('invalid configuration: ')).toBe(true);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  // Child processes are slow; a few dozen random cases, on loopback and ephemeral ports only, one
+  // worker (ECHO_WORKERS and the addresses are left out of the random settings).
+  const CHILD_KNOBS = KNOBS.filter((knob) => !/HOST|PORT|WORKERS/.test(knob.env));
+  const childSetting = fc.record({ knob: fc.constantFrom(...CHILD_KNOBS), value, asFlag: fc.boolean(), inlineFlag: fc.boolean() });
+
+  it('the entry point starts cleanly or exits 2 with one stderr line and no stack trace', { timeout: 180_000 }, async () => {
+    const seen = { started: 0, refused: 0 };
+    await fc.assert(
+      fc.asyncProperty(fc.array(childSetting, { minLength: 1, maxLength: 4 }), async (settings) => {
+        const { argv, env } = inputs(settings);
+        // A NUL byte cannot be passed to a process at all: not something an operator can type.
+        if ([...argv, ...Object.values(env)].some((v) => v.includes('\0'))) return;
+        const outcome = await runBriefly(argv, env);
+        if (outcome.kind === 'started') {
+          seen.started++;
+          expect(outcome.stderr).toBe('');
+        } else {
+          seen.refused++;
+          expect(outcome.code, outcome.stderr).toBe(2);
+          const lines = outcome.stderr.split('\n').filter((line) => line !== '');
+          expect(lines).toHaveLength(1);
+          expect(lines[0]).toMatch(/^tcp-echo: invalid configuration: /);
+          expect(outcome.stderr).not.toMatch(/\n\s+at /);
+          expect(outcome.stdout).toBe('');
+        }
+      }),
+      { numRuns: 30 },
+    );
+    console.log(`random configurations at the entry point: ${seen.started} started, ${seen.refused} refused with exit 2`);
+  });
+});
+
+type Outcome = { kind: 'started'; stderr: string } | { kind: 'exited'; code: number | null; stdout: string; stderr: string };
+
+/** Runs the entry point until it either logs `listening` (then SIGKILLs it) or exits by itself. */
+async function runBriefly(argv: string[], env: Record<string, string>): Promise<Outcome> {
+  const child = spawn(process.execPath, [MAIN, ...argv], {
+    env: { ...process.env, ECHO_HOST: '127.0.0.1', ECHO_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', LOG_LEVEL: 'info', ECHO_WORKERS: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  let started = false;
+  child.stdout.setEncoding('utf8').on('data', (text: string) => {
+    stdout += text;
+    if (!started && stdout.includes('"event":"listening"')) {
+      started = true;
+      child.kill('SIGKILL');
+    }
+  });
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const [code] = (await within(once(child, 'close'), 15_000, `node dist/main.js ${argv.join(' ')}`).catch((error: unknown) => {
+    child.kill('SIGKILL');
+    throw error;
+  })) as [number | null];
+  return started ? { kind: 'started', stderr } : { kind: 'exited', code, stdout, stderr };
+}
