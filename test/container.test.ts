@@ -253,6 +253,12 @@ describe.skipIf(!env)('docker-compose stack (tcp-echo + Prometheus)', () => {
     await waitFor(async () => (await promValue(ports.prometheus, received)) === payload.length, { timeoutMs: 60_000, intervalMs: 500, what: `${received} == ${payload.length}` });
     expect(await promValue(ports.prometheus, sent)).toBe(payload.length);
 
+    // The deploy kit's alerting rules are loaded and evaluated against the live target.
+    const rules = (await (await fetch(`http://127.0.0.1:${ports.prometheus}/api/v1/rules?type=alert`)).json()) as { data: { groups: Array<{ rules: Array<{ name: string; health: string }> }> } };
+    const alertRules = rules.data.groups.flatMap((group) => group.rules);
+    expect(alertRules.map((rule) => rule.name)).toContain('TcpEchoTargetDown');
+    expect(alertRules.every((rule) => rule.health !== 'err'), JSON.stringify(alertRules)).toBe(true);
+
     // The compose healthcheck turns the service healthy (docker-api.sh runs the checks here).
     const echoContainer = (await compose(['ps', '-q', 'tcp-echo'])).stdout.trim();
     await waitFor(async () => (await inspect<ContainerInspect>('container', echoContainer)).State.Health?.Status === 'healthy', { timeoutMs: 60_000, intervalMs: 500, what: 'tcp-echo healthy' });
