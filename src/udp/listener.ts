@@ -1,0 +1,226 @@
+// UDP echo (RFC 862): every datagram goes back, byte for byte, to the address and port it came from,
+// in the order the socket read them. One socket, no per-datagram state; the per-datagram path does a
+// few additions and one send, never a log line, a label lookup or a copy.
+import { createSocket as dgramCreateSocket, type RemoteInfo, type Socket, type SocketOptions } from 'node:dgram';
+import { isIP, type AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { UdpErrorReason, UdpStats } from './stats.js';
+
+/** Largest UDP payload IPv4 can carry: 65535 - 20 (IP header) - 8 (UDP header). */
+export const MAX_UDP4_PAYLOAD = 65_507;
+/** Largest UDP payload IPv6 can carry without jumbograms: 65535 (payload length) - 8 (UDP header). */
+export const MAX_UDP6_PAYLOAD = 65_527;
+
+/**
+ * Socket buffer sizes asked of the kernel. Linux caps a request at net.core.rmem_max / wmem_max
+ * (silently) and then doubles it for its own bookkeeping; the stock maximum is 208 KiB, many hosts raise it.
+ * 4 MiB of receive buffer absorbs a few thousand datagrams while the event loop is busy (a GC pause,
+ * a scrape); the default 208 KiB overflows after a couple of hundred. Memory is only used while
+ * datagrams wait, so a large request costs nothing when idle.
+ */
+export const DEFAULT_RECV_BUFFER_SIZE = 4 * 1024 * 1024;
+export const DEFAULT_SEND_BUFFER_SIZE = 1024 * 1024;
+/** Replies the listener holds while the kernel send buffer is full; above it datagrams are dropped (`send_queue_full`). */
+export const DEFAULT_MAX_QUEUED_SENDS = 1024;
+export const DEFAULT_WARN_INTERVAL_MS = 10_000;
+
+export interface UdpEchoListenerOptions {
+  /** An IPv6 literal opens a udp6 socket (dual-stack for `::` where the OS allows it); anything else udp4. */
+  readonly host: string;
+  /** 0 = ephemeral. */
+  readonly port: number;
+  readonly logger: Logger;
+  readonly stats: UdpStats;
+  /**
+   * Datagrams with more payload bytes than this are dropped and counted as `oversize`.
+   * Default: the protocol maximum (65507 for udp4, 65527 for udp6), i.e. echo everything.
+   */
+  readonly maxDatagramBytes?: number;
+  /** Replies waiting for room in the kernel send buffer before new datagrams are dropped (`send_queue_full`). Default 1024. */
+  readonly maxQueuedSends?: number;
+  /** SO_RCVBUF to ask for; 0 = leave the kernel default. Default 4 MiB. */
+  readonly recvBufferSize?: number;
+  /** SO_SNDBUF to ask for; 0 = leave the kernel default. Default 1 MiB. */
+  readonly sendBufferSize?: number;
+  /** At most one warning per this interval for send/receive trouble; the next one says how many were not logged. Default 10 s. */
+  readonly warnIntervalMs?: number;
+  readonly now?: () => number;
+  /** For tests: makes the socket (default: node:dgram's createSocket). */
+  readonly createSocket?: (options: SocketOptions) => Socket;
+}
+
+export interface UdpEchoListener {
+  /** Binds the socket; rejects (and leaves nothing open) if the address cannot be bound. */
+  listen(): Promise<AddressInfo>;
+  /** Closes the socket; replies not yet handed to the kernel are dropped. Idempotent. */
+  close(): Promise<void>;
+  /** True while the socket is bound and echoing. */
+  readonly bound: boolean;
+  readonly address: AddressInfo | undefined;
+  /** Replies handed to dgram whose send has not completed yet. */
+  readonly queuedSends: number;
+}
+
+interface TroubleState {
+  lastWarnAt: number;
+  notLogged: number;
+}
+
+export function createUdpEchoListener(options: UdpEchoListenerOptions): UdpEchoListener {
+  const { stats, logger } = options;
+  const type = isIP(options.host) === 6 ? 'udp6' : 'udp4';
+  const protocolMax = type === 'udp6' ? MAX_UDP6_PAYLOAD : MAX_UDP4_PAYLOAD;
+  const maxDatagramBytes = options.maxDatagramBytes ?? protocolMax;
+  const maxQueuedSends = options.maxQueuedSends ?? DEFAULT_MAX_QUEUED_SENDS;
+  const recvBufferSize = options.recvBufferSize ?? DEFAULT_RECV_BUFFER_SIZE;
+  const sendBufferSize = options.sendBufferSize ?? DEFAULT_SEND_BUFFER_SIZE;
+  const warnIntervalMs = options.warnIntervalMs ?? DEFAULT_WARN_INTERVAL_MS;
+  const now = options.now ?? Date.now;
+  const createSocket = options.createSocket ?? dgramCreateSocket;
+  for (const [name, value] of Object.entries({ maxDatagramBytes, maxQueuedSends, recvBufferSize, sendBufferSize, warnIntervalMs })) {
+    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`udp echo listener: ${name} must be a non-negative integer, got ${value}`);
+  }
+  if (maxQueuedSends < 1) throw new RangeError('udp echo listener: maxQueuedSends must be at least 1');
+
+  let socket: Socket | undefined;
+  let bound = false;
+  let closing: Promise<void> | undefined;
+  let address: AddressInfo | undefined;
+  let queued = 0;
+  const trouble: TroubleState = { lastWarnAt: -Infinity, notLogged: 0 };
+
+  /** Send and receive failures come in bursts (one bad peer, a full buffer): one warning per interval. */
+  const troubleSeen = (reason: UdpErrorReason, error: unknown) => {
+    if (closing) return;
+    const at = now();
+    if (at - trouble.lastWarnAt < warnIntervalMs) {
+      trouble.notLogged++;
+      return;
+    }
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    logger.warn(
+      { event: 'udp_echo_trouble', reason, code, err: error, notLoggedSinceLastWarning: trouble.notLogged, errors: { ...stats.errors }, address },
+      `udp echo: ${reason}${code ? ` (${code})` : ''}; further trouble within ${warnIntervalMs} ms is counted, not logged`,
+    );
+    trouble.lastWarnAt = at;
+    trouble.notLogged = 0;
+  };
+
+  // One callback for every send: no closure per datagram. `bytes` is what the kernel took.
+  const onSent = (error: Error | null, bytes: number) => {
+    queued--;
+    if (error) {
+      stats.errors.send_failed++;
+      troubleSeen('send_failed', error);
+      return;
+    }
+    stats.sentDatagrams++;
+    stats.sentBytes += bytes;
+  };
+
+  const onMessage = (datagram: Buffer, sender: RemoteInfo) => {
+    const size = datagram.length;
+    stats.receivedDatagrams++;
+    stats.receivedBytes += size;
+    if (size > maxDatagramBytes) {
+      stats.errors.oversize++;
+      return;
+    }
+    if (queued >= maxQueuedSends) {
+      stats.errors.send_queue_full++;
+      troubleSeen('send_queue_full', undefined);
+      return;
+    }
+    queued++;
+    try {
+      // The buffer dgram handed us goes straight back: no copy. (The offset/length form would slice.)
+      (socket as Socket).send(datagram, sender.port, sender.address, onSent);
+    } catch (error) {
+      // dgram throws synchronously on what it will not send (e.g. a forged source port 0): never fatal.
+      queued--;
+      stats.errors.send_failed++;
+      troubleSeen('send_failed', error);
+    }
+  };
+
+  // After bind, an 'error' event is a receive failure: counted, never fatal (no listener = crash).
+  const onSocketError = (error: Error) => {
+    stats.errors.receive_failed++;
+    troubleSeen('receive_failed', error);
+  };
+
+  const applyBufferSizes = (s: Socket) => {
+    const requested = { recvBufferSize, sendBufferSize };
+    try {
+      if (recvBufferSize > 0) s.setRecvBufferSize(recvBufferSize);
+      if (sendBufferSize > 0) s.setSendBufferSize(sendBufferSize);
+    } catch (error) {
+      logger.warn({ event: 'udp_buffer_size', err: error, requested }, 'udp echo: could not set socket buffer sizes; using what the kernel gives');
+    }
+    const effective = { recvBufferSize: s.getRecvBufferSize(), sendBufferSize: s.getSendBufferSize() };
+    // Linux reports twice what it granted; less than twice the request means net.core.*mem_max capped it.
+    const capped = process.platform === 'linux' && ((recvBufferSize > 0 && effective.recvBufferSize < 2 * recvBufferSize) || (sendBufferSize > 0 && effective.sendBufferSize < 2 * sendBufferSize));
+    if (capped) {
+      logger.info({ event: 'udp_buffer_size', requested, effective }, 'udp echo: the kernel capped the socket buffers; raise net.core.rmem_max / net.core.wmem_max to absorb larger bursts');
+    } else {
+      logger.debug({ event: 'udp_buffer_size', requested, effective }, 'udp echo socket buffers');
+    }
+  };
+
+  return {
+    async listen() {
+      if (socket || closing) throw new Error('udp echo listener: listen() can be called once, before close()');
+      const s = createSocket({ type });
+      socket = s;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const onBindError = (error: Error) => {
+            s.removeListener('listening', onListening);
+            reject(error);
+          };
+          const onListening = () => {
+            s.removeListener('error', onBindError);
+            resolve();
+          };
+          s.once('error', onBindError);
+          s.once('listening', onListening);
+          s.bind({ port: options.port, address: options.host });
+        });
+      } catch (error) {
+        try {
+          s.close();
+        } catch {
+          // not open: nothing to release
+        }
+        closing = Promise.resolve();
+        throw error;
+      }
+      s.on('error', onSocketError);
+      s.on('message', onMessage);
+      applyBufferSizes(s);
+      address = s.address();
+      bound = true;
+      return address;
+    },
+    close() {
+      if (closing) return closing;
+      bound = false;
+      const s = socket;
+      if (!s) {
+        closing = Promise.resolve();
+        return closing;
+      }
+      closing = new Promise<void>((resolve) => s.close(() => resolve()));
+      return closing;
+    },
+    get bound() {
+      return bound;
+    },
+    get address() {
+      return bound ? address : undefined;
+    },
+    get queuedSends() {
+      return queued;
+    },
+  };
+}

@@ -1,0 +1,90 @@
+// The UDP echo metrics. Like the TCP ones (src/metrics.ts) they read plain counters at scrape time
+// (collect()), so the datagram path never touches prom-client.
+import { Counter, type Registry, type RegistryContentType } from 'prom-client';
+import { UDP_ERROR_REASONS, type UdpStats } from './stats.js';
+
+/** Constant labels for one listener's series, e.g. `{ listener: 'udp://0.0.0.0:7000' }` (values from configuration only). */
+export type UdpMetricLabels = Readonly<Record<string, string>>;
+
+export interface UdpMetricsSource {
+  readonly stats: UdpStats;
+  readonly labels?: UdpMetricLabels;
+}
+
+const RESERVED_LABELS = new Set(['direction', 'reason']);
+
+/**
+ * Defines on `registry`:
+ * - `echo_udp_datagrams_total{direction="received"|"sent"}`
+ * - `echo_udp_received_bytes_total`, `echo_udp_sent_bytes_total`
+ * - `echo_udp_errors_total{reason="oversize"|"send_queue_full"|"send_failed"|"receive_failed"}`
+ * every series present from the first scrape (0 until something happens).
+ *
+ * One listener: `registerUdpMetrics(registry, stats, { listener: 'udp://0.0.0.0:7000' })`.
+ * Several UDP listeners share the metric names, so pass them all at once:
+ * `registerUdpMetrics(registry, [{ stats: a, labels: { listener: 'udp://…:7000' } }, { stats: b, labels: { listener: 'udp://…:7001' } }])`.
+ * Every source must carry the same label names.
+ */
+export function registerUdpMetrics(registry: Registry<RegistryContentType>, stats: UdpStats, labels?: UdpMetricLabels): void;
+export function registerUdpMetrics(registry: Registry<RegistryContentType>, sources: readonly UdpMetricsSource[]): void;
+export function registerUdpMetrics(registry: Registry<RegistryContentType>, statsOrSources: UdpStats | readonly UdpMetricsSource[], labels?: UdpMetricLabels): void {
+  const sources: readonly UdpMetricsSource[] = Array.isArray(statsOrSources) ? statsOrSources : [{ stats: statsOrSources as UdpStats, labels }];
+  if (sources.length === 0) throw new Error('registerUdpMetrics: no UDP listener to report');
+  const labelNames = Object.keys(sources[0]?.labels ?? {}).sort();
+  for (const source of sources) {
+    const names = Object.keys(source.labels ?? {}).sort();
+    if (names.join(',') !== labelNames.join(',')) {
+      throw new Error(`registerUdpMetrics: every source needs the same label names (${labelNames.join(', ') || 'none'}), got ${names.join(', ') || 'none'}`);
+    }
+  }
+  const reserved = labelNames.find((name) => RESERVED_LABELS.has(name));
+  if (reserved) throw new Error(`registerUdpMetrics: label '${reserved}' is used by the UDP metrics themselves`);
+  const registers = [registry];
+  const base = (source: UdpMetricsSource) => source.labels ?? {};
+
+  new Counter({
+    name: 'echo_udp_datagrams_total',
+    help: 'UDP echo datagrams, by direction: received from clients (oversize ones included) and sent back (accepted by the kernel).',
+    labelNames: [...labelNames, 'direction'],
+    registers,
+    collect() {
+      this.reset();
+      for (const source of sources) {
+        this.inc({ ...base(source), direction: 'received' }, source.stats.receivedDatagrams);
+        this.inc({ ...base(source), direction: 'sent' }, source.stats.sentDatagrams);
+      }
+    },
+  });
+  new Counter({
+    name: 'echo_udp_received_bytes_total',
+    help: 'UDP payload bytes received from clients (oversize datagrams included).',
+    labelNames,
+    registers,
+    collect() {
+      this.reset();
+      for (const source of sources) this.inc(base(source), source.stats.receivedBytes);
+    },
+  });
+  new Counter({
+    name: 'echo_udp_sent_bytes_total',
+    help: 'UDP payload bytes sent back to clients (accepted by the kernel).',
+    labelNames,
+    registers,
+    collect() {
+      this.reset();
+      for (const source of sources) this.inc(base(source), source.stats.sentBytes);
+    },
+  });
+  new Counter({
+    name: 'echo_udp_errors_total',
+    help: 'UDP datagrams not echoed, by reason (oversize, send_queue_full, send_failed) and receive errors (receive_failed).',
+    labelNames: [...labelNames, 'reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const source of sources) {
+        for (const reason of UDP_ERROR_REASONS) this.inc({ ...base(source), reason }, source.stats.errors[reason]);
+      }
+    },
+  });
+}
