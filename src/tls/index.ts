@@ -1,0 +1,3 @@
+export * from './material.js';
+export * from './stats.js';
+export * from './endpoint.js';
