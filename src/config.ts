@@ -5,7 +5,33 @@ import { availableParallelism } from 'node:os';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+export const LISTENER_SCHEMES = ['tcp', 'tcp+proxy', 'tls', 'tls+proxy', 'udp'] as const;
+export type ListenerScheme = (typeof LISTENER_SCHEMES)[number];
+
+/** One echo listener. `name` is its `listener` label in metrics, logs and /healthz. */
+export interface ListenerSpec {
+  readonly name: string;
+  readonly scheme: ListenerScheme;
+  readonly transport: 'tcp' | 'udp';
+  readonly tls: boolean;
+  /** A PROXY protocol v1/v2 header precedes each connection's bytes. */
+  readonly proxy: boolean;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface TlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** When set, clients must present a certificate signed by it (mTLS). */
+  readonly clientCaFile: string | undefined;
+}
+
 export interface Config {
+  /** Every echo listener; ECHO_HOST/ECHO_PORT make the one-listener default `tcp://host:port`. */
+  readonly listeners: readonly ListenerSpec[];
+  /** Certificate and key for tls listeners (required when there is one). */
+  readonly tls: TlsFiles | undefined;
   readonly echo: {
     readonly host: string;
     readonly port: number;
@@ -17,6 +43,10 @@ export interface Config {
     readonly maxLifetimeMs: number;
     /** highWaterMark of accepted sockets: bounds what a client that does not read can make the server hold. */
     readonly maxPendingBytes: number;
+    /** On +proxy listeners: how long a client may take to send its PROXY header. */
+    readonly proxyTimeoutMs: number;
+    /** A line sent on connect, from a template; empty = off (the echo stays byte-exact). */
+    readonly banner: string;
   };
   readonly http: {
     readonly host: string;
@@ -65,6 +95,12 @@ type Key =
   | 'maxConnections'
   | 'idleTimeoutMs'
   | 'maxLifetimeMs'
+  | 'listeners'
+  | 'tlsCert'
+  | 'tlsKey'
+  | 'tlsClientCa'
+  | 'proxyTimeoutMs'
+  | 'banner'
   | 'maxPendingBytes'
   | 'httpRequestTimeoutMs'
   | 'metricsToken'
@@ -112,6 +148,9 @@ const bearerToken = (raw: string) => (raw === '' || (/^[A-Za-z0-9\-._~+/]+=*$/.t
 const MAX_WORKERS = 256;
 const workerCount = (raw: string) => (raw === 'auto' ? availableParallelism() : raw === '0' ? undefined : wholeNumber(MAX_WORKERS)(raw));
 
+const anyText = (max: number) => (raw: string) => (raw.length <= max && !/[\0\r\n]/.test(raw) ? raw : undefined);
+const LISTENERS_ALLOWED = `empty (use ECHO_HOST/ECHO_PORT), or a comma-separated list of scheme://host:port with scheme ${LISTENER_SCHEMES.join(', ')}`;
+
 const PORT_ALLOWED = 'an integer from 0 to 65535 (0 = ephemeral)';
 const MS_ALLOWED = `an integer number of milliseconds from 0 to ${MAX_TIMER_MS}`;
 const HOST_ALLOWED = 'an IP address or hostname';
@@ -130,6 +169,12 @@ const SETTINGS: readonly Setting<string | number>[] = [
   { key: 'idleTimeoutMs', env: 'ECHO_IDLE_TIMEOUT_MS', flag: '--idle-timeout-ms', fallback: '0', meaning: 'close a connection silent this long (0 = off)', parse: milliseconds, allowed: MS_ALLOWED },
   { key: 'maxLifetimeMs', env: 'ECHO_MAX_CONNECTION_LIFETIME_MS', flag: '--max-connection-lifetime-ms', fallback: '0', meaning: 'stop reading, flush and close a connection open this long (0 = off)', parse: milliseconds, allowed: MS_ALLOWED },
   { key: 'maxPendingBytes', env: 'ECHO_MAX_PENDING_BYTES', flag: '--max-pending-bytes', fallback: '65536', meaning: 'per-connection buffer high-water mark; reading pauses above it', parse: pendingBytes, allowed: `an integer number of bytes from ${MIN_PENDING_BYTES} to ${MAX_PENDING_BYTES}` },
+  { key: 'listeners', env: 'ECHO_LISTENERS', flag: '--listeners', fallback: '', meaning: 'several listeners: scheme://host:port,... (tcp, tcp+proxy, tls, tls+proxy, udp); empty = tcp://ECHO_HOST:ECHO_PORT', parse: anyText(4096), allowed: LISTENERS_ALLOWED },
+  { key: 'tlsCert', env: 'ECHO_TLS_CERT', flag: '--tls-cert', fallback: '', meaning: 'PEM certificate (chain) file for tls listeners; reloaded on SIGHUP', parse: anyText(4096), allowed: 'a file path' },
+  { key: 'tlsKey', env: 'ECHO_TLS_KEY', flag: '--tls-key', fallback: '', meaning: 'PEM private key file for tls listeners; reloaded on SIGHUP', parse: anyText(4096), allowed: 'a file path' },
+  { key: 'tlsClientCa', env: 'ECHO_TLS_CLIENT_CA', flag: '--tls-client-ca', fallback: '', meaning: 'PEM CA file: tls listeners require client certificates it signed (mTLS)', parse: anyText(4096), allowed: 'a file path' },
+  { key: 'proxyTimeoutMs', env: 'ECHO_PROXY_TIMEOUT_MS', flag: '--proxy-timeout-ms', fallback: '5000', meaning: '+proxy listeners: deadline for the PROXY header', parse: milliseconds, allowed: MS_ALLOWED },
+  { key: 'banner', env: 'ECHO_BANNER', flag: '--banner', fallback: '', meaning: 'line sent on connect: {hostname} {client_addr} {listener} {env:NAME}; empty = off', parse: anyText(1024), allowed: 'up to 1024 characters, one line' },
   { key: 'httpRequestTimeoutMs', env: 'HTTP_REQUEST_TIMEOUT_MS', flag: '--http-request-timeout-ms', fallback: '10000', meaning: 'sidecar: deadline for a request, and for an idle connection', parse: httpTimeout, allowed: 'an integer number of milliseconds from 100 to 600000' },
   { key: 'metricsToken', env: 'METRICS_TOKEN', flag: '--metrics-token', fallback: '', meaning: '/metrics requires `Authorization: Bearer <token>` (empty = open)', parse: bearerToken, allowed: 'empty, or a bearer token of up to 1024 characters from A-Z a-z 0-9 - . _ ~ + / (then = padding)', secret: true },
 ];
@@ -184,7 +229,14 @@ export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
     values[s.key] = parsed;
   }
 
+  const listeners = parseListeners(values.listeners as string, names.listeners) ?? [
+    listenerSpec('tcp', values.host as string, values.port as number),
+  ];
+  const tls = listeners.some((l) => l.tls) ? tlsFiles(values, names) : undefined;
+
   const config: Config = {
+    listeners,
+    tls,
     echo: {
       host: values.host as string,
       port: values.port as number,
@@ -192,6 +244,8 @@ export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
       idleTimeoutMs: values.idleTimeoutMs as number,
       maxLifetimeMs: values.maxLifetimeMs as number,
       maxPendingBytes: values.maxPendingBytes as number,
+      proxyTimeoutMs: values.proxyTimeoutMs as number,
+      banner: values.banner as string,
     },
     http: {
       host: values.httpHost as string,
@@ -215,4 +269,56 @@ export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
     );
   }
   return { kind: 'run', config };
+}
+
+const LISTENER_PATTERN = /^([a-z+]+):\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d+)$/;
+const MAX_LISTENERS = 32;
+
+function listenerSpec(scheme: ListenerScheme, host: string, port: number): ListenerSpec {
+  const hostPart = host.includes(':') ? `[${host}]` : host;
+  return {
+    name: `${scheme}://${hostPart}:${port}`,
+    scheme,
+    transport: scheme === 'udp' ? 'udp' : 'tcp',
+    tls: scheme.startsWith('tls'),
+    proxy: scheme.endsWith('+proxy'),
+    host,
+    port,
+  };
+}
+
+/** ECHO_LISTENERS: `scheme://host:port,...`; undefined when empty. */
+function parseListeners(raw: string, setting: string): ListenerSpec[] | undefined {
+  const entries = raw.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  if (entries.length === 0) return undefined;
+  if (entries.length > MAX_LISTENERS) throw new ConfigError(setting, raw, `at most ${MAX_LISTENERS} listeners`);
+  const specs = entries.map((entry) => {
+    const match = LISTENER_PATTERN.exec(entry);
+    const scheme = match?.[1] as ListenerScheme | undefined;
+    const portNumber = port(match?.[3] ?? '');
+    if (!match || !scheme || !LISTENER_SCHEMES.includes(scheme) || portNumber === undefined) {
+      throw new ConfigError(setting, raw, `entry ${JSON.stringify(entry)} is not scheme://host:port with scheme ${LISTENER_SCHEMES.join(', ')} and port 0-65535`);
+    }
+    const host = (match[2] as string).replace(/^\[(.*)\]$/, '$1');
+    return listenerSpec(scheme, host, portNumber);
+  });
+  const seen = new Set<string>();
+  for (const spec of specs) {
+    // Two TCP-family listeners cannot share an address; TCP and UDP on one port can.
+    const key = `${spec.transport}|${spec.host}|${spec.port}`;
+    if (spec.port !== 0 && seen.has(key)) throw new ConfigError(setting, raw, `${spec.name} listens on the same ${spec.transport} address as another entry`);
+    seen.add(key);
+  }
+  const names = specs.map((spec) => spec.name);
+  const duplicate = names.find((name, i) => names.indexOf(name) !== i);
+  if (duplicate) throw new ConfigError(setting, raw, `${duplicate} is listed twice`);
+  return specs;
+}
+
+function tlsFiles(values: Record<Key, string | number>, names: Record<Key, string>): TlsFiles {
+  const certFile = values.tlsCert as string;
+  const keyFile = values.tlsKey as string;
+  if (!certFile) throw new ConfigError(names.tlsCert, '', 'a tls listener needs a PEM certificate file');
+  if (!keyFile) throw new ConfigError(names.tlsKey, '', 'a tls listener needs a PEM private key file');
+  return { certFile, keyFile, clientCaFile: (values.tlsClientCa as string) || undefined };
 }

@@ -1,35 +1,227 @@
+import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Config, ListenerSpec } from './config.js';
+import { compileBanner } from './echo/banner.js';
 import { createEchoListener, type EchoListener } from './echo/listener.js';
-import { createEchoStats, type EchoStats } from './echo/stats.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createEchoStats, PROXY_ERROR_REASONS, type ByteTotals, type EchoStats } from './echo/stats.js';
+import { createMetrics, type EchoSource, type Metrics } from './metrics.js';
+import { StartError } from './start-error.js';
+import { createTlsEndpoint, createTlsStats, TLS_HANDSHAKE_FAILURE_REASONS, type TlsEndpoint, type TlsStats } from './tls/index.js';
+import { createUdpEchoListener, type UdpEchoListener } from './udp/listener.js';
+import { registerUdpMetrics } from './udp/metrics.js';
+import { createUdpStats, type UdpStats } from './udp/stats.js';
 
-/** One process's echo listener with its counters and metrics: the whole service, or one worker. */
-export interface EchoNode {
+interface TcpMember {
+  readonly kind: 'tcp';
+  readonly spec: ListenerSpec;
+  readonly listener: EchoListener;
   readonly stats: EchoStats;
+  readonly tls: { readonly stats: TlsStats; endpoint: TlsEndpoint | undefined } | undefined;
+}
+interface UdpMember {
+  readonly kind: 'udp';
+  readonly spec: ListenerSpec;
+  readonly listener: UdpEchoListener;
+  readonly stats: UdpStats;
+}
+type Member = TcpMember | UdpMember;
+
+/** One process's echo listeners with their counters and metrics: the whole service, or one worker. */
+export interface EchoNode {
+  /** All listeners as one: accepting = every listener accepting; connections summed. */
   readonly echo: EchoListener;
   readonly metrics: Metrics;
+  /** Per-listener state for /healthz. */
+  listenerDetail(): Array<Record<string, unknown>>;
+  /** Connection counts of every TCP listener added up, for /healthz. */
+  connectionCounts(): { accepted: number; rejected: Record<string, number>; closed: Record<string, number> };
+  /** Re-reads the TLS certificate and key of every tls listener (SIGHUP); a failure keeps the old ones. */
+  reloadTls(): Promise<void>;
 }
 
-export function createEchoNode(
-  echoConfig: Config['echo'],
-  { logger, version, now }: { logger: Logger; version: string; now: () => number },
-): EchoNode {
-  const stats = createEchoStats();
-  // The listener and the metrics need each other (durations in, totals out): break the cycle with a late binding.
-  let recordDuration: (seconds: number) => void = () => {};
-  const echo = createEchoListener({
-    ...echoConfig,
-    stats,
-    logger: logger.child({ component: 'echo' }),
-    now,
-    recordDuration: (seconds) => recordDuration(seconds),
+export interface EchoNodeDeps {
+  readonly logger: Logger;
+  readonly version: string;
+  readonly now: () => number;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls'>, deps: EchoNodeDeps): EchoNode {
+  const { logger, now } = deps;
+  const durationRecorders = new Map<string, (seconds: number) => void>();
+  const members: Member[] = config.listeners.map((spec): Member => {
+    const listenerLogger = logger.child({ component: 'echo', listener: spec.name });
+    if (spec.transport === 'udp') {
+      const stats = createUdpStats();
+      return { kind: 'udp', spec, stats, listener: createUdpEchoListener({ host: spec.host, port: spec.port, logger: listenerLogger, stats }) };
+    }
+    const stats = createEchoStats();
+    const tlsFiles = config.tls;
+    const tls = spec.tls && tlsFiles ? { stats: createTlsStats(), endpoint: undefined as TlsEndpoint | undefined } : undefined;
+    const listener = createEchoListener({
+      ...config.echo,
+      host: spec.host,
+      port: spec.port,
+      proxy: spec.proxy,
+      proxyTimeoutMs: config.echo.proxyTimeoutMs,
+      banner: config.echo.banner ? compileBanner(config.echo.banner, { listener: spec.name, env: deps.env ?? process.env }) : undefined,
+      tls:
+        tls && tlsFiles
+          ? async () => (tls.endpoint = await createTlsEndpoint({ files: tlsFiles, logger: listenerLogger, stats: tls.stats }))
+          : undefined,
+      stats,
+      logger: listenerLogger,
+      now,
+      recordDuration: (seconds) => durationRecorders.get(spec.name)?.(seconds),
+    });
+    return { kind: 'tcp', spec, stats, listener, tls };
   });
+  const tcp = members.filter((m): m is TcpMember => m.kind === 'tcp');
+  const udp = members.filter((m): m is UdpMember => m.kind === 'udp');
+
+  const sources: EchoSource[] = tcp.map((m) => ({
+    name: m.spec.name,
+    stats: m.stats,
+    maxConnections: config.echo.maxConnections,
+    activeConnections: () => m.listener.activeConnections,
+    byteTotals: () => m.listener.byteTotals(),
+  }));
   const metrics = createMetrics({
-    source: { stats, activeConnections: () => echo.activeConnections, byteTotals: () => echo.byteTotals() },
-    maxConnections: echoConfig.maxConnections,
-    version,
+    sources,
+    version: deps.version,
+    extra: [
+      (registry) => registerProxyMetrics(registry, tcp.filter((m) => m.spec.proxy)),
+      (registry) => registerTlsMetrics(registry, tcp.filter((m) => m.tls)),
+      (registry) => {
+        if (udp.length > 0) registerUdpMetrics(registry, udp.map((m) => ({ stats: m.stats, labels: { listener: m.spec.name } })));
+      },
+    ],
   });
-  recordDuration = metrics.recordConnectionDuration;
-  return { stats, echo, metrics };
+  for (const m of tcp) durationRecorders.set(m.spec.name, metrics.connectionDurationRecorder(m.spec.name));
+
+  const sum = (read: (m: TcpMember) => number) => tcp.reduce((total, m) => total + read(m), 0);
+  const echo: EchoListener = {
+    async listen() {
+      const addresses: AddressInfo[] = [];
+      for (const m of members) {
+        try {
+          addresses.push(await m.listener.listen());
+        } catch (error) {
+          for (const started of members) {
+            if (started.kind === 'tcp') started.listener.stopAccepting();
+            else await started.listener.close();
+          }
+          throw config.listeners.length === 1 && m.spec.scheme === 'tcp' ? error : new StartError(m.spec.name, m.spec.host, m.spec.port, error);
+        }
+      }
+      return addresses[0] as AddressInfo;
+    },
+    get accepting() {
+      return members.every((m) => (m.kind === 'tcp' ? m.listener.accepting : m.listener.bound));
+    },
+    get address() {
+      return members[0]?.listener.address;
+    },
+    get activeConnections() {
+      return sum((m) => m.listener.activeConnections);
+    },
+    byteTotals(): ByteTotals {
+      return tcp.reduce((total, m) => {
+        const bytes = m.listener.byteTotals();
+        return { received: total.received + bytes.received, sent: total.sent + bytes.sent };
+      }, { received: 0, sent: 0 });
+    },
+    pendingWriteBytes: () => sum((m) => m.listener.pendingWriteBytes()),
+    stopAccepting() {
+      for (const m of members) {
+        if (m.kind === 'tcp') m.listener.stopAccepting();
+        else void m.listener.close(); // nothing to drain: a datagram is answered as it comes
+      }
+    },
+    drain: (quietMs) => tcp.forEach((m) => m.listener.drain(quietMs)),
+    idle: async () => {
+      await Promise.all(tcp.map((m) => m.listener.idle()));
+    },
+    closeAll: () => tcp.forEach((m) => m.listener.closeAll()),
+    get connectionCap() {
+      return sum((m) => m.listener.connectionCap);
+    },
+  };
+
+  return {
+    echo,
+    metrics,
+    listenerDetail: () =>
+      members.map((m) =>
+        m.kind === 'tcp'
+          ? { name: m.spec.name, scheme: m.spec.scheme, ...m.listener.address, accepting: m.listener.accepting, activeConnections: m.listener.activeConnections, ...(m.tls?.endpoint ? { certificate: m.tls.endpoint.material.certificate.subject, certificateNotAfter: m.tls.endpoint.material.certificate.notAfter } : {}) }
+          : { name: m.spec.name, scheme: m.spec.scheme, ...m.listener.address, bound: m.listener.bound, queuedSends: m.listener.queuedSends },
+      ),
+    connectionCounts() {
+      const add = (into: Record<string, number>, from: Record<string, number>) => {
+        for (const [key, value] of Object.entries(from)) into[key] = (into[key] ?? 0) + value;
+        return into;
+      };
+      return {
+        accepted: sum((m) => m.stats.accepted),
+        rejected: tcp.reduce((into, m) => add(into, m.stats.rejected), {} as Record<string, number>),
+        closed: tcp.reduce((into, m) => add(into, m.stats.closed), {} as Record<string, number>),
+      };
+    },
+    async reloadTls() {
+      await Promise.all(tcp.map((m) => m.tls?.endpoint?.reload()));
+    },
+  };
+}
+
+function registerProxyMetrics(registry: Registry, members: readonly TcpMember[]): void {
+  if (members.length === 0) return;
+  new Counter({
+    name: 'echo_proxy_protocol_errors_total',
+    help: 'Connections on +proxy listeners closed because their PROXY header was missing, malformed, late or cut short.',
+    labelNames: ['listener', 'reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const m of members) for (const reason of PROXY_ERROR_REASONS) this.inc({ listener: m.spec.name, reason }, m.stats.proxyErrors[reason]);
+    },
+  });
+}
+
+function registerTlsMetrics(registry: Registry, members: readonly TcpMember[]): void {
+  if (members.length === 0) return;
+  const tlsOf = (m: TcpMember) => m.tls as NonNullable<TcpMember['tls']>;
+  new Counter({
+    name: 'echo_tls_handshake_failures_total',
+    help: 'TLS handshakes that failed, by reason; never fatal.',
+    labelNames: ['listener', 'reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const m of members) for (const reason of TLS_HANDSHAKE_FAILURE_REASONS) this.inc({ listener: m.spec.name, reason }, tlsOf(m).stats.handshakeFailures[reason]);
+    },
+  });
+  new Counter({
+    name: 'echo_tls_reloads_total',
+    help: 'Certificate reloads (SIGHUP), by result; a failed reload keeps the previous certificate.',
+    labelNames: ['listener', 'result'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const m of members) {
+        this.inc({ listener: m.spec.name, result: 'ok' }, tlsOf(m).stats.reloads);
+        this.inc({ listener: m.spec.name, result: 'error' }, tlsOf(m).stats.reloadFailures);
+      }
+    },
+  });
+  new Gauge({
+    name: 'echo_tls_certificate_expiry_timestamp_seconds',
+    help: 'notAfter of the certificate in use, as a Unix timestamp.',
+    labelNames: ['listener'],
+    registers: [registry],
+    collect() {
+      for (const m of members) this.set({ listener: m.spec.name }, tlsOf(m).stats.certificateNotAfterSeconds);
+    },
+  });
 }

@@ -42,6 +42,7 @@ async function main(): Promise<void> {
     // Signals to the process group (Ctrl-C) are the primary's to coordinate.
     process.on('SIGINT', () => undefined);
     process.on('SIGTERM', () => undefined);
+    process.on('SIGHUP', () => undefined);
     await runWorker(config, {
       logger: logger.child({ worker: cluster.worker?.id }),
       version,
@@ -71,6 +72,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // SIGHUP re-reads TLS certificates; without tls listeners it keeps its default meaning.
+  if (config.tls) process.on('SIGHUP', () => void service.reloadTls());
 
   try {
     const { echo, http } = await service.start();

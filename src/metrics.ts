@@ -1,17 +1,22 @@
 // Every metric the service exposes, defined in one place on a Registry of its own.
 // Echo counters are plain numbers owned by the echo path; they are read here at scrape time.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric, type OpenMetricsContentType } from 'prom-client';
-import { CLOSE_REASONS, REJECT_REASONS, type ByteTotals, type EchoStats } from './echo/stats.js';
+import { ACCEPT_ERROR_CODES, CLOSE_REASONS, REJECT_REASONS, type ByteTotals, type EchoStats } from './echo/stats.js';
 
+/** One echo listener as the metrics see it; `name` is the value of its `listener` label. */
 export interface EchoSource {
+  readonly name: string;
   readonly stats: EchoStats;
+  /** The configured limit for this listener (0 = none). */
+  readonly maxConnections: number;
   activeConnections(): number;
   byteTotals(): ByteTotals;
 }
 
 export interface MetricsOptions {
-  readonly source: EchoSource;
-  readonly maxConnections: number;
+  readonly sources: readonly EchoSource[];
+  /** Registers metrics of other listener kinds (UDP, TLS) on the same registry. */
+  readonly extra?: ReadonlyArray<(registry: Registry) => void>;
   readonly version: string;
 }
 
@@ -27,7 +32,8 @@ export interface MetricsRenderer {
 
 export interface Metrics extends MetricsRenderer {
   readonly registry: Registry;
-  recordConnectionDuration(seconds: number): void;
+  /** A recorder of connection lifetimes for one listener, bound once (no label lookup per close). */
+  connectionDurationRecorder(listener: string): (seconds: number) => void;
 }
 
 // prom-client's defaults include gauges named *_total, which `promtool check metrics` rejects;
@@ -36,92 +42,65 @@ const DEFAULT_METRICS_LEFT_OUT = ['nodejs_active_handles_total', 'nodejs_active_
 
 const DURATION_BUCKETS = [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600];
 
-export function createMetrics({ source, maxConnections, version }: MetricsOptions): Metrics {
+export function createMetrics({ sources, extra = [], version }: MetricsOptions): Metrics {
   const registry = new Registry();
   const registers = [registry];
-  const { stats } = source;
+  const listener = ['listener'] as const;
+
+  /** A counter whose series are read, per listener (and per `key` value), from plain numbers at scrape time. */
+  const counterOf = (name: string, help: string, read: (source: EchoSource) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: listener,
+      registers,
+      collect() {
+        this.reset();
+        for (const source of sources) this.inc({ listener: source.name }, read(source));
+      },
+    });
+  const counterBy = <K extends string>(name: string, help: string, key: string, keys: readonly K[], read: (source: EchoSource) => Record<K, number>) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['listener', key],
+      registers,
+      collect() {
+        this.reset();
+        for (const source of sources) {
+          const values = read(source);
+          for (const k of keys) this.inc({ listener: source.name, [key]: k }, values[k]);
+        }
+      },
+    });
 
   new Gauge({
     name: 'echo_connections_active',
     help: 'Open client connections.',
+    labelNames: listener,
     registers,
     collect() {
-      this.set(source.activeConnections());
+      for (const source of sources) this.set({ listener: source.name }, source.activeConnections());
     },
   });
-  const setCounter = (counter: Counter, value: number) => {
-    counter.reset();
-    counter.inc(value);
-  };
-  new Counter({
-    name: 'echo_connections_accepted_total',
-    help: 'Accepted client connections.',
-    registers,
-    collect() {
-      setCounter(this, stats.accepted);
-    },
-  });
-  new Counter({
-    name: 'echo_connections_rejected_total',
-    help: 'Connections refused at accept, by reason.',
-    labelNames: ['reason'],
-    registers,
-    collect() {
-      this.reset();
-      for (const reason of REJECT_REASONS) this.inc({ reason }, stats.rejected[reason]);
-    },
-  });
-  new Counter({
-    name: 'echo_accept_errors_total',
-    help: 'Accepts the echo listener reported failed (EMFILE, ENFILE, other); the listener keeps listening.',
-    labelNames: ['code'],
-    registers,
-    collect() {
-      this.reset();
-      for (const [code, count] of Object.entries(stats.acceptErrors)) this.inc({ code }, count);
-    },
-  });
-  new Counter({
-    name: 'echo_connections_closed_total',
-    help: 'Closed client connections, by reason.',
-    labelNames: ['reason'],
-    registers,
-    collect() {
-      this.reset();
-      for (const reason of CLOSE_REASONS) this.inc({ reason }, stats.closed[reason]);
-    },
-  });
-  new Counter({
-    name: 'echo_received_bytes_total',
-    help: 'Bytes read from clients.',
-    registers,
-    collect() {
-      setCounter(this, source.byteTotals().received);
-    },
-  });
-  new Counter({
-    name: 'echo_sent_bytes_total',
-    help: 'Bytes written back to clients (accepted by the kernel).',
-    registers,
-    collect() {
-      setCounter(this, source.byteTotals().sent);
-    },
-  });
+  counterOf('echo_connections_accepted_total', 'Accepted client connections.', (source) => source.stats.accepted);
+  counterBy('echo_connections_rejected_total', 'Connections refused at accept, by reason.', 'reason', REJECT_REASONS, (source) => source.stats.rejected);
+  counterBy('echo_accept_errors_total', 'Accepts the echo listener reported failed (EMFILE, ENFILE, other); the listener keeps listening.', 'code', ACCEPT_ERROR_CODES, (source) => source.stats.acceptErrors);
+  counterBy('echo_connections_closed_total', 'Closed client connections, by reason.', 'reason', CLOSE_REASONS, (source) => source.stats.closed);
+  counterOf('echo_received_bytes_total', 'Bytes read from clients.', (source) => source.byteTotals().received);
+  counterOf('echo_sent_bytes_total', 'Bytes written back to clients (accepted by the kernel).', (source) => source.byteTotals().sent);
   const duration = new Histogram({
     name: 'echo_connection_duration_seconds',
     help: 'Lifetime of client connections.',
+    labelNames: listener,
     buckets: DURATION_BUCKETS,
     registers,
   });
-  new Counter({
-    name: 'echo_backpressure_pauses_total',
-    help: 'Times reading from a client paused because it was not reading its echo.',
-    registers,
-    collect() {
-      setCounter(this, stats.backpressurePauses);
-    },
-  });
-  new Gauge({ name: 'echo_max_connections', help: 'Configured connection limit (0 = no limit).', registers }).set(maxConnections);
+  // Every listener's series exist from the first scrape.
+  for (const source of sources) duration.zero({ listener: source.name });
+  counterOf('echo_backpressure_pauses_total', 'Times reading from a client paused because it was not reading its echo.', (source) => source.stats.backpressurePauses);
+  const maxConnections = new Gauge({ name: 'echo_max_connections', help: 'Configured connection limit (0 = no limit).', labelNames: listener, registers });
+  for (const source of sources) maxConnections.set({ listener: source.name }, source.maxConnections);
   new Gauge({
     name: 'echo_build_info',
     help: 'Build identity; the value is always 1.',
@@ -130,11 +109,15 @@ export function createMetrics({ source, maxConnections, version }: MetricsOption
     aggregator: 'first', // identical in every worker: aggregate to 1, not to the worker count
   }).set({ version, nodejs: process.version }, 1);
 
+  for (const register of extra) register(registry);
   registerRuntimeMetrics(registry);
 
   return {
     registry,
-    recordConnectionDuration: (seconds) => duration.observe(seconds),
+    connectionDurationRecorder: (name) => {
+      const child = duration.labels({ listener: name });
+      return (seconds) => child.observe(seconds);
+    },
     render: createRenderer(registry),
   };
 }

@@ -8,6 +8,7 @@ import { watchEventLoop } from './http/liveness.js';
 import { createSidecar, type Sidecar } from './http/sidecar.js';
 import { createLifecycle, type Lifecycle, type LifecycleState } from './lifecycle.js';
 import type { Metrics } from './metrics.js';
+import { StartError } from './start-error.js';
 
 /**
  * After the drain, how long the sidecar may take to close: in-flight scrapes finish in
@@ -28,24 +29,7 @@ export interface BoundAddresses {
   readonly http: AddressInfo;
 }
 
-/** A listener could not bind: says which one, where, and which settings move it. */
-export class StartError extends Error {
-  readonly code: string | undefined;
-  constructor(
-    readonly listener: 'echo' | 'sidecar',
-    readonly host: string,
-    readonly port: number,
-    cause: unknown,
-  ) {
-    const err = cause as NodeJS.ErrnoException | undefined;
-    const what = listener === 'echo' ? 'echo listener' : 'sidecar (health, metrics)';
-    const settings = listener === 'echo' ? 'ECHO_HOST/--host, ECHO_PORT/--port' : 'HTTP_HOST/--http-host, HTTP_PORT/--http-port';
-    const why = err?.code === 'EADDRINUSE' ? 'address already in use' : err?.code === 'EADDRNOTAVAIL' ? 'address not available on this host' : (err?.message ?? String(cause));
-    super(`${what} cannot listen on ${host}:${port}: ${why}${err?.code ? ` (${err.code})` : ''}; set ${settings}`, { cause });
-    this.name = 'StartError';
-    this.code = err?.code;
-  }
-}
+export { StartError } from './start-error.js';
 
 /** What main runs: the one-process service or the primary of a multi-process one. */
 export interface Runnable {
@@ -53,6 +37,8 @@ export interface Runnable {
   start(): Promise<BoundAddresses>;
   /** Graceful shutdown; calling it again returns the same promise. */
   shutdown(reason?: string): Promise<void>;
+  /** Re-reads TLS certificates and keys (SIGHUP); open connections keep theirs. */
+  reloadTls(): Promise<void>;
 }
 
 export interface Service extends Runnable {
@@ -73,7 +59,8 @@ export function createService(config: Config, deps: ServiceDeps): Service {
   const startedAt = now();
   const lifecycle: Lifecycle = createLifecycle((from, to) => logger.info({ event: 'lifecycle', from, to }, `service ${to}`));
   const eventLoop = watchEventLoop();
-  const { stats, echo, metrics } = createEchoNode(config.echo, { logger, version, now: () => now() });
+  const node = createEchoNode(config, { logger, version, now: () => now() });
+  const { echo, metrics } = node;
 
   const ready = () => lifecycle.state === 'ready' && echo.accepting;
   const sidecar: Sidecar = createSidecar({
@@ -92,12 +79,11 @@ export function createService(config: Config, deps: ServiceDeps): Service {
         listeners: {
           echo: { ...echo.address, accepting: echo.accepting },
           http: { ...sidecar.address },
+          all: node.listenerDetail(),
         },
         connections: {
           active: echo.activeConnections,
-          accepted: stats.accepted,
-          rejected: { ...stats.rejected },
-          closed: { ...stats.closed },
+          ...node.connectionCounts(),
           pendingWriteBytes: echo.pendingWriteBytes(),
           maxConnections: config.echo.maxConnections,
         },
@@ -160,7 +146,7 @@ export function createService(config: Config, deps: ServiceDeps): Service {
             throw new StartError('sidecar', config.http.host, config.http.port, error);
           });
           const echoAddress = await service.startEcho().catch((error: unknown) => {
-            throw new StartError('echo', config.echo.host, config.echo.port, error);
+            throw error instanceof StartError ? error : new StartError('echo', config.echo.host, config.echo.port, error);
           });
           return { echo: echoAddress, http };
         } catch (error) {
@@ -178,6 +164,7 @@ export function createService(config: Config, deps: ServiceDeps): Service {
       shutdownPromise ??= drainAndStop(reason);
       return shutdownPromise;
     },
+    reloadTls: () => node.reloadTls(),
   };
   return service;
 }

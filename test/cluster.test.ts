@@ -64,7 +64,7 @@ describe('ECHO_WORKERS=2', () => {
     // OpenMetrics through the aggregate path: counters declared without _total, samples with it.
     const om = await httpRequest(service.httpPort, '/metrics', { headers: { accept: 'application/openmetrics-text; version=1.0.0' } });
     expect(om.body).toMatch(/^# TYPE echo_received_bytes counter$/m);
-    expect(om.body).toContain(`\necho_received_bytes_total ${total}\n`);
+    expect(om.body).toContain(`\necho_received_bytes_total{listener="tcp://127.0.0.1:0"} ${total}\n`);
     expect(om.body).not.toMatch(/_total_total/);
     expect(om.body.endsWith('# EOF\n')).toBe(true);
     const textAgain = parseExposition((await httpRequest(service.httpPort, '/metrics')).body);

@@ -63,7 +63,9 @@ const typed = (raw: string, fallbackExample: string) => (/^\d+$/.test(fallbackEx
 describe('parseConfig', () => {
   it('defaults match DESIGN.md', () => {
     expect(run([], {})).toEqual({
-      echo: { host: '0.0.0.0', port: 7000, maxConnections: 0, idleTimeoutMs: 0, maxLifetimeMs: 0, maxPendingBytes: 65536 },
+      listeners: [{ name: 'tcp://0.0.0.0:7000', scheme: 'tcp', transport: 'tcp', tls: false, proxy: false, host: '0.0.0.0', port: 7000 }],
+      tls: undefined,
+      echo: { host: '0.0.0.0', port: 7000, maxConnections: 0, idleTimeoutMs: 0, maxLifetimeMs: 0, maxPendingBytes: 65536, proxyTimeoutMs: 5000, banner: '' },
       http: { host: '0.0.0.0', port: 8080, requestTimeoutMs: 10_000, metricsToken: undefined },
       logLevel: 'info',
       workers: 1,
@@ -96,8 +98,10 @@ describe('parseConfig', () => {
       expect(read(run([setting.flag, setting.value], { [setting.env]: setting.other }), setting.path)).toEqual(expected);
       expect(read(run([`${setting.flag}=${setting.other}`], { [setting.env]: setting.value }), setting.path)).toEqual(typed(setting.other, setting.fallback));
     });
-    it('changes that setting and nothing else', () => {
-      expect(run([setting.flag, setting.value], {})).toEqual(withValue(run([], {}), setting.path, expected));
+    it('changes that setting and nothing else (ECHO_HOST/ECHO_PORT also name the default listener)', () => {
+      const { listeners: _changed, ...rest } = run([setting.flag, setting.value], {});
+      const { listeners: _default, ...expectedRest } = withValue(run([], {}), setting.path, expected);
+      expect(rest).toEqual(expectedRest);
     });
   });
 

@@ -50,11 +50,11 @@ describe('metrics exposition', () => {
     expect(openMetrics.headers['content-type']).toMatch(/^application\/openmetrics-text/);
     expect(openMetrics.body.endsWith('# EOF\n')).toBe(true);
     expect(openMetrics.body).toMatch(/^# TYPE echo_sent_bytes counter$/m);
-    expect(openMetrics.body).toMatch(/^echo_sent_bytes_total 5$/m);
+    expect(openMetrics.body).toMatch(/^echo_sent_bytes_total\{listener="tcp:\/\/127\.0\.0\.1:0"\} 5$/m);
     const textAfter = await httpRequest(httpPort, '/metrics');
     const names = (body: string) => [...parseExposition(body).keys()].filter((key) => key.startsWith('echo_'));
     expect(names(textAfter.body)).toEqual(names(textBefore.body));
-    expect(textAfter.body).toMatch(/^echo_sent_bytes_total 5$/m);
+    expect(textAfter.body).toMatch(/^echo_sent_bytes_total\{listener="tcp:\/\/127\.0\.0\.1:0"\} 5$/m);
   });
 
   it('prefers text when the client ranks it higher, as Prometheus does with q-values', async () => {

@@ -128,9 +128,9 @@ describe.skipIf(!hasPromtool)('promtool check metrics', () => {
       expect(types.has(`${counter}_total`), `${counter}_total declared`).toBe(false);
     }
     expect(response.body).toMatch(/^# TYPE echo_sent_bytes counter$/m);
-    expect(response.body).toMatch(/^echo_sent_bytes_total 371001$/m);
-    expect(response.body).toMatch(/^echo_received_bytes_total 371001$/m);
-    expect(response.body).toMatch(/^echo_connections_closed_total\{reason="client_end"\} 4$/m);
+    expect(response.body).toMatch(/^echo_sent_bytes_total\{listener="[^"]+"\} 371001$/m);
+    expect(response.body).toMatch(/^echo_received_bytes_total\{listener="[^"]+"\} 371001$/m);
+    expect(response.body).toMatch(/^echo_connections_closed_total\{listener="[^"]+",reason="client_end"\} 4$/m);
     // No counter sample lost its suffix.
     for (const [family, type] of types) {
       if (type !== 'counter') continue;
@@ -155,7 +155,7 @@ describe.skipIf(!hasPromtool)('promtool check metrics', () => {
       if (type === 'counter') expect(family, 'text-format counter family').toMatch(/_total$/);
     }
     expect(after.body).toMatch(/^# TYPE echo_sent_bytes_total counter$/m);
-    expect(after.body).toMatch(/^echo_sent_bytes_total 371001$/m);
+    expect(after.body).toMatch(/^echo_sent_bytes_total\{listener="[^"]+"\} 371001$/m);
 
     const result = await promtoolCheckMetrics(after.body);
     expect({ code: result.code, output: result.stdout + result.stderr }).toEqual({ code: 0, output: '' });

@@ -19,13 +19,16 @@ export interface WorkerStatus {
 
 export type WorkerMessage =
   | { readonly type: 'tcp-echo:listening'; readonly port: number; readonly address: string }
-  | { readonly type: 'tcp-echo:start-failed'; readonly code: string | undefined; readonly message: string }
+  /** `whole`: the message already names the listener and the settings (a StartError). */
+  | { readonly type: 'tcp-echo:start-failed'; readonly code: string | undefined; readonly message: string; readonly whole: boolean }
   | { readonly type: 'tcp-echo:status'; readonly status: WorkerStatus }
   | { readonly type: 'tcp-echo:metrics'; readonly requestId: number; readonly metrics: MetricsSnapshot }
   | { readonly type: 'tcp-echo:drained'; readonly outcome: string; readonly metrics: MetricsSnapshot };
 
 export type PrimaryMessage =
   | { readonly type: 'tcp-echo:metrics-request'; readonly requestId: number }
+  /** Re-read TLS certificates (the primary got SIGHUP). */
+  | { readonly type: 'tcp-echo:reload' }
   /** Stop accepting and drain; close what is left after `remainingMs`. */
   | { readonly type: 'tcp-echo:shutdown'; readonly remainingMs: number };
 

@@ -97,7 +97,9 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
         if (startWaiter && listeningCount() === config.workers) startWaiter.resolve();
         break;
       case 'tcp-echo:start-failed':
-        startWaiter?.reject(new StartError('echo', config.echo.host, config.echo.port, Object.assign(new Error(message.message), { code: message.code })));
+        startWaiter?.reject(
+          message.whole ? new Error(message.message) : new StartError('echo', config.echo.host, config.echo.port, Object.assign(new Error(message.message), { code: message.code })),
+        );
         break;
       case 'tcp-echo:status':
         record.status = message.status;
@@ -273,6 +275,9 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
     shutdown(reason = 'requested') {
       shutdownPromise ??= drainAndStop(reason);
       return shutdownPromise;
+    },
+    async reloadTls() {
+      for (const record of records.values()) send(record, { type: 'tcp-echo:reload' });
     },
   };
 }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { drainEcho } from '../drain.js';
 import { createEchoNode } from '../echo-node.js';
+import { StartError } from '../start-error.js';
 import { isPrimaryMessage, type MetricsSnapshot, type WorkerMessage } from './messages.js';
 
 const STATUS_INTERVAL_MS = 1000;
@@ -27,11 +28,12 @@ export async function runWorker(config: Config, deps: WorkerDeps): Promise<void>
   const now = deps.now ?? (() => performance.now());
   // The limit is shared out so that all workers together never exceed it.
   const maxConnections = config.echo.maxConnections > 0 ? Math.max(1, Math.floor(config.echo.maxConnections / config.workers)) : 0;
-  const { echo, metrics } = createEchoNode({ ...config.echo, maxConnections }, { logger, version: deps.version, now });
+  const node = createEchoNode({ ...config, echo: { ...config.echo, maxConnections } }, { logger, version: deps.version, now });
 
   const reportStatus = () =>
     void send({ type: 'tcp-echo:status', status: { accepting: echo.accepting, active: echo.activeConnections, pendingWriteBytes: echo.pendingWriteBytes() } });
 
+  const { echo, metrics } = node;
   let draining = false;
   deps.onMessage((message) => {
     if (!isPrimaryMessage(message)) return;
@@ -39,6 +41,8 @@ export async function runWorker(config: Config, deps: WorkerDeps): Promise<void>
       void metrics.registry.getMetricsAsJSON().then((snapshot) => {
         void send({ type: 'tcp-echo:metrics', requestId: message.requestId, metrics: snapshot as unknown as MetricsSnapshot });
       });
+    } else if (message.type === 'tcp-echo:reload') {
+      void node.reloadTls();
     } else if (message.type === 'tcp-echo:shutdown' && !draining) {
       draining = true;
       void drainEcho(echo, { quietMs: config.shutdown.quietMs, deadline: now() + message.remainingMs, now, logger })
@@ -56,7 +60,7 @@ export async function runWorker(config: Config, deps: WorkerDeps): Promise<void>
     address = await echo.listen();
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
-    await send({ type: 'tcp-echo:start-failed', code: err.code, message: err.message });
+    await send({ type: 'tcp-echo:start-failed', code: err.code, message: err.message, whole: error instanceof StartError });
     deps.exit(1);
     return;
   }

@@ -12,6 +12,18 @@ export interface ConnectionOptions {
   readonly onClosed: (connection: EchoConnection, reason: CloseReason, durationSeconds: number) => void;
 }
 
+/** What happened on a connection before its echo began. */
+export interface ConnectionIntro {
+  /** PROXY header bytes read off this socket: not the client's payload, not counted as received. */
+  readonly headerBytes?: number;
+  /** Banner bytes the server sent first: not echo, not counted as sent. */
+  readonly bannerBytes?: number;
+  /** The client named by a PROXY header (else the socket's peer). */
+  readonly remote?: string;
+  /** Payload that arrived behind the PROXY header: echoed before anything read later. */
+  readonly initial?: Buffer;
+}
+
 // A client that went away without a goodbye; not the server's fault.
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT']);
 
@@ -39,10 +51,17 @@ export class EchoConnection {
   private reason: CloseReason | undefined;
   private error: NodeJS.ErrnoException | undefined;
 
-  constructor(socket: Socket, options: ConnectionOptions) {
+  private readonly headerBytes: number;
+  private readonly bannerBytes: number;
+  private readonly proxiedRemote: string | undefined;
+
+  constructor(socket: Socket, options: ConnectionOptions, intro: ConnectionIntro = {}) {
     this.socket = socket;
     this.options = options;
     this.openedAt = options.now();
+    this.headerBytes = intro.headerBytes ?? 0;
+    this.bannerBytes = intro.bannerBytes ?? 0;
+    this.proxiedRemote = intro.remote;
     socket.on('data', this.onData);
     socket.on('drain', this.onDrain);
     socket.on('end', this.onEnd);
@@ -51,12 +70,16 @@ export class EchoConnection {
     socket.once('close', this.onClose);
     if (options.idleTimeoutMs > 0) socket.setTimeout(options.idleTimeoutMs);
     if (options.maxLifetimeMs !== undefined && options.maxLifetimeMs > 0) this.lifetimeTimer = setTimeout(this.onLifetimeOver, options.maxLifetimeMs);
+    if (intro.initial !== undefined && intro.initial.length > 0) this.onData(intro.initial);
+    // A socket paused while its PROXY header was read does not restart when 'data' is attached.
+    if (!this.pausedForBackpressure && socket.readableFlowing === false) socket.resume();
   }
 
   /** Bytes read from and written back to this client so far (written = accepted by the kernel). */
   bytes(): ByteTotals {
     const socket = this.socket;
-    return { received: socket.bytesRead, sent: (socket.bytesWritten ?? 0) - socket.writableLength };
+    // The banner is subtracted once flushed; until then the clamp keeps the counter from dipping.
+    return { received: socket.bytesRead - this.headerBytes, sent: Math.max(0, (socket.bytesWritten ?? 0) - socket.writableLength - this.bannerBytes) };
   }
 
   /** Bytes waiting in user space for this client to read them. */
@@ -65,6 +88,7 @@ export class EchoConnection {
   }
 
   get remote(): string {
+    if (this.proxiedRemote !== undefined) return this.proxiedRemote;
     return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
   }
 

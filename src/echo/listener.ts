@@ -1,8 +1,11 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { proxiedRemote, readProxyHeader, ProxyProtocolError, type ProxyHeader } from '../proxy/index.js';
+import type { TlsEndpoint } from '../tls/index.js';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { EchoConnection } from './connection.js';
+import { EchoConnection, type ConnectionIntro } from './connection.js';
 import type { AcceptErrorCode, ByteTotals, CloseReason, EchoStats, RejectReason } from './stats.js';
 
 export interface EchoListenerOptions {
@@ -16,6 +19,13 @@ export interface EchoListenerOptions {
   readonly maxPendingBytes?: number;
   /** For tests: the process's descriptor limit and how many are open (default: read from /proc on Linux). */
   readonly descriptors?: DescriptorSource;
+  /** TLS listeners: makes the certificate, key and handshake handling (files are read at listen()). */
+  readonly tls?: () => Promise<TlsEndpoint>;
+  /** A PROXY protocol v1/v2 header precedes each connection's bytes. */
+  readonly proxy?: boolean;
+  readonly proxyTimeoutMs?: number;
+  /** The banner line for a new client (by its address), or undefined when banners are off. */
+  readonly banner?: (client: string) => Buffer;
   readonly stats: EchoStats;
   readonly logger: Logger;
   readonly now: () => number;
@@ -92,11 +102,12 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
     stats.closedBytes.sent += sent;
     stats.closed[reason]++;
     options.recordDuration(durationSeconds);
-    if (connections.size === 0 && idleWaiters.length > 0) {
-      const waiters = idleWaiters;
-      idleWaiters = [];
-      for (const wake of waiters) wake();
-    }
+    if (connections.size === 0 && awaitingHeader.size === 0) wakeIdle();
+  };
+  const wakeIdle = () => {
+    const waiters = idleWaiters;
+    idleWaiters = [];
+    for (const wake of waiters) wake();
   };
 
   const connectionOptions = {
@@ -123,17 +134,77 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
   // noDelay: an echo is a latency test tool; never hold a reply back for Nagle.
   // highWaterMark: with the pause in onData, it bounds what a client that does not read costs (README).
   const serverOptions = { allowHalfOpen: true, noDelay: true, ...(options.maxPendingBytes ? { highWaterMark: options.maxPendingBytes } : {}) };
-  const server: Server = createServer(serverOptions, (socket: Socket) => {
+  const startEcho = (socket: Socket, intro: ConnectionIntro) => {
     stats.accepted++;
     if (burst) {
       logger.info({ event: 'accept_recovered', ...burst, activeConnections: connections.size + 1 }, 'accepting connections again');
       burst = undefined;
     }
-    const connection = new EchoConnection(socket, connectionOptions);
+    const remote = intro.remote ?? `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    const banner = options.banner?.(remote);
+    if (banner) socket.write(banner);
+    const connection = new EchoConnection(socket, connectionOptions, banner ? { ...intro, bannerBytes: banner.length } : intro);
     connections.add(connection);
     if (drainQuietMs !== undefined) connection.beginDrain(drainQuietMs);
     if (logger.isLevelEnabled('debug')) logger.debug({ event: 'connection_opened', remote: connection.remote }, 'connection opened');
-  });
+  };
+
+  // Sockets still sending their PROXY header: open, not yet echoing; shutdown must see them too.
+  const awaitingHeader = new Set<Socket>();
+  const headers = new WeakMap<Socket, ProxyHeader>();
+  const afterProxyHeader = (socket: Socket, then: (header: ProxyHeader, remainder: Buffer) => void) => {
+    awaitingHeader.add(socket);
+    readProxyHeader(socket, { timeoutMs: options.proxyTimeoutMs }).then(
+      ({ header, remainder }) => {
+        awaitingHeader.delete(socket);
+        if (socket.destroyed) {
+          if (awaitingHeader.size === 0 && connections.size === 0) wakeIdle();
+          return;
+        }
+        then(header, remainder);
+      },
+      (error: unknown) => {
+        awaitingHeader.delete(socket);
+        socket.destroy();
+        const proxyError = error instanceof ProxyProtocolError ? error : undefined;
+        // A bare connect-then-close (a balancer's TCP probe) is normal, not an error.
+        if (proxyError?.reason === 'closed' && proxyError.bytesReceived === 0) return;
+        stats.proxyErrors[proxyError?.reason ?? 'error']++;
+        if (logger.isLevelEnabled('debug')) {
+          logger.debug({ event: 'proxy_protocol_error', reason: proxyError?.reason, detail: proxyError?.message, remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'PROXY header missing or malformed');
+        }
+        if (awaitingHeader.size === 0 && connections.size === 0) wakeIdle();
+      },
+    );
+  };
+
+  const buildServer = (tlsEndpoint: TlsEndpoint | undefined): Server => {
+  if (tlsEndpoint && options.proxy) {
+    // The PROXY header comes before the TLS handshake: read it on the raw socket, then hand the
+    // socket (with whatever followed the header put back) to a TLS server that never listens.
+    const tlsServer = tlsEndpoint.createServer(serverOptions, (tlsSocket: TLSSocket) => {
+      const raw = (tlsSocket as TLSSocket & { _parent?: Socket })._parent;
+      const header = raw ? headers.get(raw) : undefined;
+      startEcho(tlsSocket, { remote: header ? proxiedRemote(header) : undefined });
+    });
+    return createServer(serverOptions, (socket: Socket) =>
+      afterProxyHeader(socket, (header, remainder) => {
+        headers.set(socket, header);
+        if (remainder.length > 0) socket.unshift(remainder);
+        tlsServer.emit('connection', socket);
+      }),
+    );
+  } else if (tlsEndpoint) {
+    return tlsEndpoint.createServer(serverOptions, (tlsSocket: TLSSocket) => startEcho(tlsSocket, {}));
+  } else if (options.proxy) {
+    return createServer(serverOptions, (socket: Socket) =>
+      afterProxyHeader(socket, (header, remainder) => startEcho(socket, { headerBytes: header.length, remote: proxiedRemote(header), initial: remainder })),
+    );
+  }
+  return createServer(serverOptions, (socket: Socket) => startEcho(socket, {}));
+  };
+  // Built at listen(): a TLS listener reads its certificate files then.
+  let server: Server = createServer();
   let connectionCap = options.maxConnections > 0 ? options.maxConnections : Infinity;
   let fdLimit: number | undefined;
 
@@ -157,9 +228,7 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
     logger.debug({ event: 'fd_budget', fdLimit, fdsInUse: inUse, connectionCap }, 'connection cap');
     server.maxConnections = connectionCap;
   };
-  if (options.maxConnections > 0) server.maxConnections = options.maxConnections;
-
-  server.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => {
+  const onDrop = (data?: { remoteAddress?: string; remotePort?: number }) => {
     const reason: RejectReason = options.maxConnections > 0 && connections.size >= options.maxConnections ? 'max_connections' : 'fd_limit';
     stats.rejected[reason]++;
     if (reason === 'fd_limit') {
@@ -170,7 +239,7 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
     if (logger.isLevelEnabled('debug')) {
       logger.debug({ event: 'connection_rejected', reason, remote: `${data?.remoteAddress}:${data?.remotePort}` }, 'connection rejected');
     }
-  });
+  };
   // After listen() succeeded, accept errors must not bring the process down; the listener keeps
   // listening and the next accept that works ends the burst.
   const onServerError = (error: NodeJS.ErrnoException) => {
@@ -181,6 +250,9 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
 
   return {
     async listen() {
+      server = buildServer(options.tls ? await options.tls() : undefined);
+      if (options.maxConnections > 0) server.maxConnections = options.maxConnections;
+      server.on('drop', onDrop);
       server.listen({ host: options.host, port: options.port });
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(error))]);
       server.on('error', onServerError);
@@ -195,7 +267,7 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
       return (server.address() as AddressInfo | null) ?? undefined;
     },
     get activeConnections() {
-      return connections.size;
+      return connections.size + awaitingHeader.size;
     },
     byteTotals() {
       let received = stats.closedBytes.received;
@@ -222,10 +294,11 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
       for (const connection of connections) connection.beginDrain(quietMs);
     },
     idle() {
-      if (connections.size === 0) return Promise.resolve();
+      if (connections.size === 0 && awaitingHeader.size === 0) return Promise.resolve();
       return new Promise<void>((resolve) => idleWaiters.push(resolve));
     },
     closeAll() {
+      for (const socket of awaitingHeader) socket.destroy();
       for (const connection of connections) connection.forceClose();
     },
     get connectionCap() {

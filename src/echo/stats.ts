@@ -12,6 +12,10 @@ export type RejectReason = (typeof REJECT_REASONS)[number];
 export const ACCEPT_ERROR_CODES = ['EMFILE', 'ENFILE', 'other'] as const;
 export type AcceptErrorCode = (typeof ACCEPT_ERROR_CODES)[number];
 
+/** Why a connection on a +proxy listener was closed before its echo began (a bare connect-then-close is not one). */
+export const PROXY_ERROR_REASONS = ['timeout', 'malformed', 'closed', 'error'] as const;
+export type ProxyErrorReason = (typeof PROXY_ERROR_REASONS)[number];
+
 export interface ByteTotals {
   received: number;
   sent: number;
@@ -23,6 +27,7 @@ export interface EchoStats {
   readonly closed: Record<CloseReason, number>;
   readonly rejected: Record<RejectReason, number>;
   readonly acceptErrors: Record<AcceptErrorCode, number>;
+  readonly proxyErrors: Record<ProxyErrorReason, number>;
   /** Bytes of connections that have closed; live ones are added at read time. */
   readonly closedBytes: ByteTotals;
 }
@@ -37,6 +42,7 @@ export function createEchoStats(): EchoStats {
     closed: zeroes(CLOSE_REASONS),
     rejected: zeroes(REJECT_REASONS),
     acceptErrors: zeroes(ACCEPT_ERROR_CODES),
+    proxyErrors: zeroes(PROXY_ERROR_REASONS),
     closedBytes: { received: 0, sent: 0 },
   };
 }

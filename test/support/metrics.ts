@@ -40,8 +40,28 @@ export async function scrape(port: number, host = '127.0.0.1'): Promise<Map<stri
   return parseExposition(response.body);
 }
 
+function splitKey(key: string): { name: string; labels: Map<string, string> } {
+  const brace = key.indexOf('{');
+  if (brace === -1) return { name: key, labels: new Map() };
+  const labels = new Map<string, string>();
+  for (const match of key.slice(brace + 1, -1).matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels.set(match[1] as string, match[2] as string);
+  return { name: key.slice(0, brace), labels };
+}
+
+/**
+ * The value of `key` (`name` or `name{label="v",...}`): an exact series, or else the sum of every
+ * series of that name whose labels include the given ones (e.g. summed over `listener`).
+ */
 export function sample(samples: Map<string, number>, key: string): number {
-  const value = samples.get(key);
-  if (value === undefined) throw new Error(`metric ${key} missing from the exposition`);
-  return value;
+  const exact = samples.get(key);
+  if (exact !== undefined) return exact;
+  const wanted = splitKey(key);
+  let total: number | undefined;
+  for (const [candidate, value] of samples) {
+    const { name, labels } = splitKey(candidate);
+    if (name !== wanted.name) continue;
+    if ([...wanted.labels].every(([label, v]) => labels.get(label) === v)) total = (total ?? 0) + value;
+  }
+  if (total === undefined) throw new Error(`metric ${key} missing from the exposition`);
+  return total;
 }
