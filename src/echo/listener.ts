@@ -179,29 +179,31 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
   };
 
   const buildServer = (tlsEndpoint: TlsEndpoint | undefined): Server => {
-  if (tlsEndpoint && options.proxy) {
-    // The PROXY header comes before the TLS handshake: read it on the raw socket, then hand the
-    // socket (with whatever followed the header put back) to a TLS server that never listens.
-    const tlsServer = tlsEndpoint.createServer(serverOptions, (tlsSocket: TLSSocket) => {
-      const raw = (tlsSocket as TLSSocket & { _parent?: Socket })._parent;
-      const header = raw ? headers.get(raw) : undefined;
-      startEcho(tlsSocket, { remote: header ? proxiedRemote(header) : undefined });
-    });
-    return createServer(serverOptions, (socket: Socket) =>
-      afterProxyHeader(socket, (header, remainder) => {
-        headers.set(socket, header);
-        if (remainder.length > 0) socket.unshift(remainder);
-        tlsServer.emit('connection', socket);
-      }),
-    );
-  } else if (tlsEndpoint) {
-    return tlsEndpoint.createServer(serverOptions, (tlsSocket: TLSSocket) => startEcho(tlsSocket, {}));
-  } else if (options.proxy) {
-    return createServer(serverOptions, (socket: Socket) =>
-      afterProxyHeader(socket, (header, remainder) => startEcho(socket, { headerBytes: header.length, remote: proxiedRemote(header), initial: remainder })),
-    );
-  }
-  return createServer(serverOptions, (socket: Socket) => startEcho(socket, {}));
+    if (tlsEndpoint && options.proxy) {
+      // The PROXY header comes before the TLS handshake: read it on the raw socket, then hand the
+      // socket (with whatever followed the header put back) to a TLS server that never listens.
+      const tlsServer = tlsEndpoint.createServer(serverOptions, (tlsSocket: TLSSocket) => {
+        const raw = (tlsSocket as TLSSocket & { _parent?: Socket })._parent;
+        const header = raw ? headers.get(raw) : undefined;
+        startEcho(tlsSocket, { remote: header ? proxiedRemote(header) : undefined });
+      });
+      return createServer(serverOptions, (socket: Socket) =>
+        afterProxyHeader(socket, (header, remainder) => {
+          headers.set(socket, header);
+          if (remainder.length > 0) socket.unshift(remainder);
+          tlsServer.emit('connection', socket);
+        }),
+      );
+    }
+    if (tlsEndpoint) {
+      return tlsEndpoint.createServer(serverOptions, (tlsSocket: TLSSocket) => startEcho(tlsSocket, {}));
+    }
+    if (options.proxy) {
+      return createServer(serverOptions, (socket: Socket) =>
+        afterProxyHeader(socket, (header, remainder) => startEcho(socket, { headerBytes: header.length, remote: proxiedRemote(header), initial: remainder })),
+      );
+    }
+    return createServer(serverOptions, (socket: Socket) => startEcho(socket, {}));
   };
   // Built at listen(): a TLS listener reads its certificate files then.
   let server: Server = createServer();
