@@ -28,9 +28,9 @@ export interface ConnectionIntro {
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT']);
 
 /**
- * Once the server has decided to close (lifetime over), how long the echo already read may take to
- * flush with no progress at all before the connection is dropped: a client that never reads must
- * not keep its slot. (Node checks socket timeouts lazily, so the cut comes after one to two of these.)
+ * Once the server has decided to close (lifetime over), how long the client has to take the rest of
+ * its echo and close its side before the connection is dropped: a client that never reads (or never
+ * closes) must not keep its slot.
  */
 export const CLOSE_FLUSH_GRACE_MS = 5000;
 
@@ -45,8 +45,10 @@ export class EchoConnection {
   private pausedForBackpressure = false;
   private draining = false;
   private drainQuietMs = 0;
-  /** The server is closing this connection on its own account: no more reading, only flushing. */
+  /** The server is closing this connection on its own account: no more echo, only flushing. */
   private closing = false;
+  /** Read after the lifetime cap and thrown away: not echoed, so not counted as received. */
+  private discardedBytes = 0;
   private lifetimeTimer: NodeJS.Timeout | undefined;
   private reason: CloseReason | undefined;
   private error: NodeJS.ErrnoException | undefined;
@@ -79,7 +81,7 @@ export class EchoConnection {
   bytes(): ByteTotals {
     const socket = this.socket;
     // The banner is subtracted once flushed; until then the clamp keeps the counter from dipping.
-    return { received: socket.bytesRead - this.headerBytes, sent: Math.max(0, (socket.bytesWritten ?? 0) - socket.writableLength - this.bannerBytes) };
+    return { received: socket.bytesRead - this.headerBytes - this.discardedBytes, sent: Math.max(0, (socket.bytesWritten ?? 0) - socket.writableLength - this.bannerBytes) };
   }
 
   /** Bytes waiting in user space for this client to read them. */
@@ -139,23 +141,31 @@ export class EchoConnection {
     this.error ??= error;
   };
 
-  // The lifetime cap: stop reading (so nothing is read that could not be echoed), flush, FIN, close.
+  // The lifetime cap: echo nothing more, flush what was echoed, FIN, and close when the client does.
   private readonly onLifetimeOver = (): void => {
-    this.lifetimeTimer = undefined;
     const socket = this.socket;
     if (socket.destroyed || this.closing) return;
-    this.reason ??= 'max_lifetime';
     this.closing = true;
-    this.pausedForBackpressure = false; // so that 'drain' does not resume reading
-    socket.pause();
-    socket.setTimeout(CLOSE_FLUSH_GRACE_MS);
-    if (socket.writableEnded) return; // the client half-closed and its echo is already ending
-    socket.end(() => socket.destroy());
+    // A deadline, not an inactivity timeout: a client that never reads or never closes loses its slot.
+    this.lifetimeTimer = setTimeout(() => socket.destroy(), CLOSE_FLUSH_GRACE_MS);
+    if (socket.writableEnded) return; // the client half-closed: its echo is already ending
+    this.reason ??= 'max_lifetime';
+    // Keep reading, but throw away what the client still sends: closing with unread bytes would make
+    // the kernel answer with a reset and drop the echo still queued for the client.
+    socket.off('data', this.onData);
+    socket.on('data', this.onDiscard);
+    this.pausedForBackpressure = false;
+    socket.resume();
+    socket.end();
+  };
+
+  private readonly onDiscard = (chunk: Buffer): void => {
+    this.discardedBytes += chunk.length;
   };
 
   private readonly onTimeout = (): void => {
     if (this.closing) {
-      this.socket.destroy(); // the flush made no progress for the whole grace
+      this.socket.destroy(); // idle while closing: nothing more will come
       return;
     }
     if (!this.draining) {
