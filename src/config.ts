@@ -25,6 +25,18 @@ export interface TlsFiles {
   readonly keyFile: string;
   /** When set, clients must present a certificate signed by it (mTLS). */
   readonly clientCaFile: string | undefined;
+  /** A client that has not finished its handshake by then is cut (counted as `timeout`). */
+  readonly handshakeTimeoutMs: number;
+}
+
+export interface UdpSettings {
+  /** Larger datagrams are dropped and counted; 0 = the protocol maximum (echo everything). */
+  readonly maxDatagramBytes: number;
+  /** SO_RCVBUF / SO_SNDBUF asked for (0 = kernel default). */
+  readonly recvBufferBytes: number;
+  readonly sendBufferBytes: number;
+  /** Replies held while the kernel send buffer is full; beyond it datagrams are dropped. */
+  readonly maxQueuedSends: number;
 }
 
 export interface Config {
@@ -32,6 +44,7 @@ export interface Config {
   readonly listeners: readonly ListenerSpec[];
   /** Certificate and key for tls listeners (required when there is one). */
   readonly tls: TlsFiles | undefined;
+  readonly udp: UdpSettings;
   readonly echo: {
     readonly host: string;
     readonly port: number;
@@ -100,6 +113,11 @@ type Key =
   | 'tlsKey'
   | 'tlsClientCa'
   | 'proxyTimeoutMs'
+  | 'tlsHandshakeTimeoutMs'
+  | 'udpMaxDatagramBytes'
+  | 'udpRecvBufferBytes'
+  | 'udpSendBufferBytes'
+  | 'udpMaxQueuedSends'
   | 'banner'
   | 'maxPendingBytes'
   | 'httpRequestTimeoutMs'
@@ -148,6 +166,10 @@ const bearerToken = (raw: string) => (raw === '' || (/^[A-Za-z0-9\-._~+/]+=*$/.t
 const MAX_WORKERS = 256;
 const workerCount = (raw: string) => (raw === 'auto' ? availableParallelism() : raw === '0' ? undefined : wholeNumber(MAX_WORKERS)(raw));
 
+const positiveMs = (raw: string) => {
+  const n = wholeNumber(600_000)(raw);
+  return n !== undefined && n >= 1 ? n : undefined;
+};
 const anyText = (max: number) => (raw: string) => (raw.length <= max && !/[\0\r\n]/.test(raw) ? raw : undefined);
 const LISTENERS_ALLOWED = `empty (use ECHO_HOST/ECHO_PORT), or a comma-separated list of scheme://host:port with scheme ${LISTENER_SCHEMES.join(', ')}`;
 
@@ -173,6 +195,11 @@ const SETTINGS: readonly Setting<string | number>[] = [
   { key: 'tlsCert', env: 'ECHO_TLS_CERT', flag: '--tls-cert', fallback: '', meaning: 'PEM certificate (chain) file for tls listeners; reloaded on SIGHUP', parse: anyText(4096), allowed: 'a file path' },
   { key: 'tlsKey', env: 'ECHO_TLS_KEY', flag: '--tls-key', fallback: '', meaning: 'PEM private key file for tls listeners; reloaded on SIGHUP', parse: anyText(4096), allowed: 'a file path' },
   { key: 'tlsClientCa', env: 'ECHO_TLS_CLIENT_CA', flag: '--tls-client-ca', fallback: '', meaning: 'PEM CA file: tls listeners require client certificates it signed (mTLS)', parse: anyText(4096), allowed: 'a file path' },
+  { key: 'tlsHandshakeTimeoutMs', env: 'ECHO_TLS_HANDSHAKE_TIMEOUT_MS', flag: '--tls-handshake-timeout-ms', fallback: '10000', meaning: 'tls listeners: deadline for a client\'s handshake', parse: positiveMs, allowed: 'an integer number of milliseconds from 1 to 600000' },
+  { key: 'udpMaxDatagramBytes', env: 'ECHO_UDP_MAX_DATAGRAM_BYTES', flag: '--udp-max-datagram-bytes', fallback: '0', meaning: 'udp listeners: larger datagrams are dropped and counted (0 = protocol maximum)', parse: wholeNumber(65527), allowed: 'an integer from 0 (protocol maximum) to 65527' },
+  { key: 'udpRecvBufferBytes', env: 'ECHO_UDP_RECV_BUFFER_BYTES', flag: '--udp-recv-buffer-bytes', fallback: '4194304', meaning: 'udp listeners: SO_RCVBUF asked for (0 = kernel default; capped by net.core.rmem_max)', parse: wholeNumber(1 << 30), allowed: 'an integer number of bytes from 0 to 1073741824' },
+  { key: 'udpSendBufferBytes', env: 'ECHO_UDP_SEND_BUFFER_BYTES', flag: '--udp-send-buffer-bytes', fallback: '1048576', meaning: 'udp listeners: SO_SNDBUF asked for (0 = kernel default; capped by net.core.wmem_max)', parse: wholeNumber(1 << 30), allowed: 'an integer number of bytes from 0 to 1073741824' },
+  { key: 'udpMaxQueuedSends', env: 'ECHO_UDP_MAX_QUEUED_SENDS', flag: '--udp-max-queued-sends', fallback: '1024', meaning: 'udp listeners: replies held while the send buffer is full', parse: wholeNumber(1_000_000), allowed: 'an integer from 0 to 1000000' },
   { key: 'proxyTimeoutMs', env: 'ECHO_PROXY_TIMEOUT_MS', flag: '--proxy-timeout-ms', fallback: '5000', meaning: '+proxy listeners: deadline for the PROXY header', parse: milliseconds, allowed: MS_ALLOWED },
   { key: 'banner', env: 'ECHO_BANNER', flag: '--banner', fallback: '', meaning: 'line sent on connect: {hostname} {client_addr} {listener} {env:NAME}; empty = off', parse: anyText(1024), allowed: 'up to 1024 characters, one line' },
   { key: 'httpRequestTimeoutMs', env: 'HTTP_REQUEST_TIMEOUT_MS', flag: '--http-request-timeout-ms', fallback: '10000', meaning: 'sidecar: deadline for a request, and for an idle connection', parse: httpTimeout, allowed: 'an integer number of milliseconds from 100 to 600000' },
@@ -181,7 +208,7 @@ const SETTINGS: readonly Setting<string | number>[] = [
 
 export function helpText(): string {
   const rows = SETTINGS.map(
-    (s) => `  ${`${s.flag} <value>`.padEnd(38)} ${s.env.padEnd(32)} default ${s.fallback.padEnd(8)} ${s.meaning}`,
+    (s) => `  ${`${s.flag} <value>`.padEnd(38)} ${s.env.padEnd(32)} ${(s.fallback || '(empty)').padEnd(16)} ${s.meaning}`,
   );
   return [
     'Usage: tcp-echo [options]',
@@ -237,6 +264,12 @@ export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
   const config: Config = {
     listeners,
     tls,
+    udp: {
+      maxDatagramBytes: values.udpMaxDatagramBytes as number,
+      recvBufferBytes: values.udpRecvBufferBytes as number,
+      sendBufferBytes: values.udpSendBufferBytes as number,
+      maxQueuedSends: values.udpMaxQueuedSends as number,
+    },
     echo: {
       host: values.host as string,
       port: values.port as number,
@@ -320,5 +353,5 @@ function tlsFiles(values: Record<Key, string | number>, names: Record<Key, strin
   const keyFile = values.tlsKey as string;
   if (!certFile) throw new ConfigError(names.tlsCert, '', 'a tls listener needs a PEM certificate file');
   if (!keyFile) throw new ConfigError(names.tlsKey, '', 'a tls listener needs a PEM private key file');
-  return { certFile, keyFile, clientCaFile: (values.tlsClientCa as string) || undefined };
+  return { certFile, keyFile, clientCaFile: (values.tlsClientCa as string) || undefined, handshakeTimeoutMs: values.tlsHandshakeTimeoutMs as number };
 }

@@ -47,14 +47,25 @@ export interface EchoNodeDeps {
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
-export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls'>, deps: EchoNodeDeps): EchoNode {
+export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls' | 'udp'>, deps: EchoNodeDeps): EchoNode {
   const { logger, now } = deps;
   const durationRecorders = new Map<string, (seconds: number) => void>();
   const members: Member[] = config.listeners.map((spec): Member => {
     const listenerLogger = logger.child({ component: 'echo', listener: spec.name });
     if (spec.transport === 'udp') {
       const stats = createUdpStats();
-      return { kind: 'udp', spec, stats, listener: createUdpEchoListener({ host: spec.host, port: spec.port, logger: listenerLogger, stats }) };
+      const { maxDatagramBytes, recvBufferBytes, sendBufferBytes, maxQueuedSends } = config.udp;
+      const listener = createUdpEchoListener({
+        host: spec.host,
+        port: spec.port,
+        logger: listenerLogger,
+        stats,
+        ...(maxDatagramBytes > 0 ? { maxDatagramBytes } : {}),
+        recvBufferSize: recvBufferBytes,
+        sendBufferSize: sendBufferBytes,
+        maxQueuedSends,
+      });
+      return { kind: 'udp', spec, stats, listener };
     }
     const stats = createEchoStats();
     const tlsFiles = config.tls;
@@ -68,7 +79,7 @@ export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls'
       banner: config.echo.banner ? compileBanner(config.echo.banner, { listener: spec.name, env: deps.env ?? process.env }) : undefined,
       tls:
         tls && tlsFiles
-          ? async () => (tls.endpoint = await createTlsEndpoint({ files: tlsFiles, logger: listenerLogger, stats: tls.stats }))
+          ? async () => (tls.endpoint = await createTlsEndpoint({ files: tlsFiles, handshakeTimeoutMs: tlsFiles.handshakeTimeoutMs, logger: listenerLogger, stats: tls.stats }))
           : undefined,
       stats,
       logger: listenerLogger,

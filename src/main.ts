@@ -9,6 +9,7 @@ import cluster from 'node:cluster';
 import { createClusterPrimary } from './cluster/primary.js';
 import { runWorker } from './cluster/worker.js';
 import { createService, type Runnable } from './service.js';
+import { loadTlsMaterialSync, TLS_FILE_SETTINGS, TlsMaterialError } from './tls/index.js';
 
 const EXIT_CONFIG = 2;
 const EXIT_START_FAILED = 1;
@@ -36,6 +37,16 @@ async function main(): Promise<void> {
     return;
   }
   const { config } = outcome;
+  if (config.tls) {
+    // Unreadable or mismatched certificate files are a configuration error too: exit 2 before anything listens.
+    try {
+      loadTlsMaterialSync(config.tls);
+    } catch (error) {
+      if (!(error instanceof TlsMaterialError)) throw error;
+      process.stderr.write(`tcp-echo: invalid configuration: ${TLS_FILE_SETTINGS[error.role].env}: ${error.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
+  }
   const logger = pino({ level: config.logLevel, base: { service: 'tcp-echo', pid: process.pid }, timestamp: stdTimeFunctions.isoTime });
   const version = readVersion();
   if (config.workers > 1 && cluster.isWorker) {

@@ -209,6 +209,8 @@ describe('ECHO_LISTENERS validation', () => {
       [{ ECHO_LISTENERS: 'tcp://127.0.0.1:0,sctp://127.0.0.1:7' }, /ECHO_LISTENERS=.*entry "sctp:\/\/127\.0\.0\.1:7" is not scheme:\/\/host:port/],
       [{ ECHO_LISTENERS: 'tcp://127.0.0.1:70000' }, /ECHO_LISTENERS=.*port 0-65535/],
       [{ ECHO_LISTENERS: 'tls://127.0.0.1:0' }, /ECHO_TLS_CERT="": a tls listener needs a PEM certificate file/],
+      [{ ECHO_LISTENERS: 'tls://127.0.0.1:0', ECHO_TLS_CERT: '/nonexistent/cert.pem', ECHO_TLS_KEY: '/nonexistent/key.pem' }, /invalid configuration: ECHO_TLS_CERT: .*\/nonexistent\/cert\.pem/],
+      [{ ECHO_UDP_MAX_DATAGRAM_BYTES: '70000' }, /ECHO_UDP_MAX_DATAGRAM_BYTES="70000": an integer from 0/],
     ] as const) {
       const result = await runToExit({ env });
       expect(result.code).toBe(2);
