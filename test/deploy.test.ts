@@ -554,6 +554,15 @@ const dashboardExprs = queryPanels.flatMap((p) => (p.targets ?? []).map((t) => (
 const GRAFANA_BUILTINS = new Set(['__rate_interval', '__interval', '__interval_ms', '__range', '__range_s', '__range_ms', '__all']);
 
 describe('Grafana dashboard', () => {
+  it('splits the connection and byte panels by listener (the service can run several)', () => {
+    const perListener = queryPanels.flatMap((panel) => panel.targets ?? []).filter((t) => /sum by \((instance, )?listener/.test(t.expr ?? ''));
+    const exprs = perListener.map((t) => t.expr ?? '').join('\n');
+    for (const metric of ['echo_connections_active', 'echo_connections_accepted_total', 'echo_received_bytes_total', 'echo_sent_bytes_total', 'echo_connections_closed_total']) {
+      expect(exprs, metric).toContain(metric);
+    }
+    for (const target of perListener) expect(target.legendFormat ?? '', target.expr).toContain('{{listener}}');
+  });
+
   it('is a well-formed dashboard: unique ids, panels on the 24-column grid without overlap, every query on the datasource variable', () => {
     expect(dashboard.uid).toBe('tcp-echo');
     expect(dashboard.schemaVersion).toBeGreaterThanOrEqual(36);
