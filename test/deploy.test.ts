@@ -542,7 +542,7 @@ describe('Prometheus alerting rules', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-interface Target { expr?: string; refId?: string; datasource?: { uid?: string } }
+interface Target { expr?: string; refId?: string; legendFormat?: string; datasource?: { uid?: string } }
 interface Panel { id: number; type: string; title: string; gridPos: { x: number; y: number; w: number; h: number }; datasource?: { type?: string; uid?: string }; targets?: Target[]; panels?: Panel[] }
 interface Variable { name: string; type: string; query?: string | { query: string } }
 const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { uid: string; title: string; schemaVersion: number; panels: Panel[]; templating: { list: Variable[] } };
