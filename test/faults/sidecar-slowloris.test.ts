@@ -7,7 +7,9 @@ import { httpRequest } from '../support/metrics.js';
 import { waitFor, within } from '../support/wait.js';
 import { expectSettled, pool, spawnFaultService, type FaultService } from './support.js';
 
-const REQUEST_TIMEOUT_MS = 1500;
+// Short enough for a quick test, long enough that a child starved of CPU on a busy machine does not
+// cut the probes themselves (the header deadline is checked once a second, from a timer).
+const REQUEST_TIMEOUT_MS = 3000;
 const TRICKLE_MS = 250;
 const MAX_TRICKLES = 60; // bounded: far beyond the timeout
 
