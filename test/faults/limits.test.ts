@@ -145,7 +145,7 @@ describe('ECHO_MAX_CONNECTIONS under a flood', () => {
       const socket = connect({ port: echoPort, host: '127.0.0.1' });
       socket.on('error', () => undefined);
       socket.resume();
-      await within(once(socket, 'close'), 10_000, 'the refused connection to close');
+      await within(new Promise((resolve) => socket.once('close', resolve)), 10_000, 'the refused connection to close');
       return socket.bytesRead;
     });
     expect(outcomes.every((bytes) => bytes === 0)).toBe(true);
