@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
@@ -13,6 +13,7 @@ import { collectUntilEnd, echoRoundTrip, openClient, patternedBytes } from './su
 import { httpRequest, sample, scrape } from './support/metrics.js';
 import { spawnService, type ServiceProcess } from './support/process.js';
 import { startService, type RunningService } from './support/service.js';
+import { freePort } from './support/containers.js';
 import { toolAvailable } from './support/tools.js';
 import { waitFor, within } from './support/wait.js';
 import { inet4Block, v1Header, v2Header } from './proxy/encode.js';
@@ -292,14 +293,7 @@ describe.skipIf(!haveHaproxy)('behind a real haproxy (send-proxy and send-proxy-
   it('echoes byte-exact through both, the header never echoed', async () => {
     const running = await startService({ ECHO_LISTENERS: 'tcp+proxy://127.0.0.1:0' });
     const echoPort = (await listenerPorts(running.httpPort)).get('tcp+proxy') as number;
-    const free = async () => {
-      const server = createServer().listen(0, '127.0.0.1');
-      await once(server, 'listening');
-      const { port } = server.address() as AddressInfo;
-      server.close();
-      return port;
-    };
-    const [v1, v2] = [await free(), await free()];
+    const [v1, v2] = [await freePort(), await freePort()];
     const dir = mkdtempSync(join(tmpdir(), 'tcp-echo-haproxy-service-'));
     const config = join(dir, 'haproxy.cfg');
     writeFileSync(

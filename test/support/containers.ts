@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -92,16 +93,29 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
-/** A port free on the host right now (for compose, which needs a fixed published port). */
+/**
+ * A port free on the host right now, for compose, which needs a fixed published port. It is taken
+ * below the kernel's ephemeral range: between this check and `up` (a build can take a minute),
+ * client sockets of other tests (thousands at once in the fault suite) would otherwise grab it.
+ */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '0.0.0.0');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
+  const [ephemeralLow] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  const high = Math.min((ephemeralLow ?? 32768) - 1, 65535);
+  const low = Math.max(10000, high - 20000);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    const server = createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '0.0.0.0', () => resolve(true));
+    });
+    if (bound) {
+      server.close();
+      await once(server, 'close');
+      return port;
+    }
+  }
+  throw new Error('no free port below the ephemeral range');
 }
 
 export interface PromSample {
