@@ -140,8 +140,8 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
       logger.info({ event: 'accept_recovered', ...burst, activeConnections: connections.size + 1 }, 'accepting connections again');
       burst = undefined;
     }
-    const remote = intro.remote ?? `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
-    const banner = options.banner?.(remote);
+    // The peer address costs a syscall: only the banner needs it here.
+    const banner = options.banner?.(intro.remote ?? `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
     if (banner) socket.write(banner);
     const connection = new EchoConnection(socket, connectionOptions, banner ? { ...intro, bannerBytes: banner.length } : intro);
     connections.add(connection);
