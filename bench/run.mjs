@@ -16,6 +16,7 @@
 //   BENCH_SCRAPE_HZ=10     scrape rate for the scrape-latency run
 //   BENCH_STRICT=1         exit 3 when a target is missed (default: report only)
 //   BENCH_SERVICE_ENTRY=dist/main.js, BENCH_SERVICE_NODE_FLAGS=   what runs as the tcp-echo row
+//   BENCH_GLIBC_TUNABLES=<malloc tunables for every server> | none   (see DEFAULT_TUNABLES)
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -63,6 +64,13 @@ const CLIENT_CPU = envNumber('BENCH_CLIENT_CPU', 1, { integer: true });
 const IDLE_WANTED = envNumber('BENCH_IDLE_CONNS', 10000, { min: 1, integer: true });
 const SCRAPE_HZ = envNumber('BENCH_SCRAPE_HZ', 10, { min: 1 });
 const STRICT = process.env.BENCH_STRICT === '1';
+// glibc hands freed heap top back to the OS (trim) and maps big blocks fresh, so Node's new 64 KiB
+// buffer per socket read is sometimes recycled memory and sometimes fresh pages. On this VM a page
+// fault costs ~18 us, and bulk throughput of the same server swings 3-5x from run to run with it.
+// Every server runs with the same tunables, which keep freed memory for reuse; BENCH_GLIBC_TUNABLES=none
+// runs them as the OS gives them.
+const DEFAULT_TUNABLES = 'glibc.malloc.trim_threshold=268435456:glibc.malloc.top_pad=67108864:glibc.malloc.mmap_threshold=268435456';
+const GLIBC_TUNABLES = process.env.BENCH_GLIBC_TUNABLES === 'none' ? undefined : process.env.BENCH_GLIBC_TUNABLES || DEFAULT_TUNABLES;
 const HOST = '127.0.0.1';
 
 const SERVERS = {
@@ -169,7 +177,7 @@ async function startServer(id) {
   const { cmd, args } = pinned(SERVER_CPU, def.cmd, def.args);
   const child = track(
     spawn(cmd, args, {
-      env: { ...process.env, ECHO_HOST: HOST, ECHO_PORT: '0', ...def.env },
+      env: { ...process.env, ECHO_HOST: HOST, ECHO_PORT: '0', ...def.env, ...(GLIBC_TUNABLES ? { GLIBC_TUNABLES } : {}) },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );
@@ -439,6 +447,10 @@ function summarize(runs) {
         const v = median(ok.map((r) => r[key]));
         if (v !== undefined) m[key] = v;
       }
+      for (const key of ['mibPerSec', 'rtPerSec', 'connsPerSec', 'rssPerConn']) {
+        const values = ok.map((r) => r[key]).filter((x) => typeof x === 'number');
+        if (values.length) (m.range ??= {})[key] = [Math.min(...values), Math.max(...values)];
+      }
       if (ok.some((r) => r.cost !== undefined)) m.costPerHz = median(ok.map((r) => r.cost)) / (workload === 'scrape-fast' ? SCRAPE_HZ : 1);
       med[server][workload] = m;
     }
@@ -574,6 +586,7 @@ function printTable({ med, ratios }, machine) {
   console.log('');
   console.log(`${machine.cpuModel}, ${machine.cpus} CPUs, ${machine.kernel}; Node ${machine.node}; ${machine.python}; ${machine.date}`);
   console.log(`server on CPU ${SERVER_CPU}, load generator on CPU ${CLIENT_CPU}; median of ${REPS} repetition(s), ${DURATION} s measured after ${WARMUP} s warm-up`);
+  console.log(`servers run with GLIBC_TUNABLES=${GLIBC_TUNABLES ?? '(unset)'}`);
   console.log(out.join('\n'));
   return out.join('\n');
 }
@@ -666,6 +679,15 @@ async function main() {
       console.log(`  ${v.met ? 'met   ' : 'MISSED'} ${v.label}: ${got} (target ${want})`);
     }
   }
+  const ranges = [];
+  for (const w of ['bulk-1x64k', 'bulk-64x16k', 'pingpong-1', 'pingpong-100', 'churn-50']) {
+    const parts = SERVER_IDS.filter((id) => med[id]?.[w]?.range).map((id) => {
+      const [key, [lo, hi]] = Object.entries(med[id][w].range)[0];
+      return `${id} ${fmt(lo)}-${fmt(hi)}${key === 'mibPerSec' ? ' MiB/s' : '/s'}`;
+    });
+    if (parts.length) ranges.push(`  ${w}: ${parts.join(', ')}`);
+  }
+  if (ranges.length && REPS > 1) console.log(`\nrange over the ${REPS} repetitions (min-max):\n${ranges.join('\n')}`);
   const svc = med['tcp-echo'];
   const bare = med.bare;
   if (svc && bare) {
@@ -686,7 +708,7 @@ async function main() {
 
   mkdirSync(RESULTS, { recursive: true });
   const file = path.join(RESULTS, `bench-${machine.date.replace(/[:.]/g, '-')}.json`);
-  const settings = { serviceCommand: [SERVERS['tcp-echo'].cmd, ...SERVERS['tcp-echo'].args], reps: REPS, durationS: DURATION, warmupS: WARMUP, serverCpu: SERVER_CPU, clientCpu: CLIENT_CPU, idleConnsWanted: IDLE_WANTED, scrapeHz: SCRAPE_HZ, servers: SERVER_IDS, workloads: WORKLOADS.filter((w) => WORKLOAD_IDS.includes(w.id)) };
+  const settings = { glibcTunables: GLIBC_TUNABLES ?? 'none', serviceCommand: [SERVERS['tcp-echo'].cmd, ...SERVERS['tcp-echo'].args], reps: REPS, durationS: DURATION, warmupS: WARMUP, serverCpu: SERVER_CPU, clientCpu: CLIENT_CPU, idleConnsWanted: IDLE_WANTED, scrapeHz: SCRAPE_HZ, servers: SERVER_IDS, workloads: WORKLOADS.filter((w) => WORKLOAD_IDS.includes(w.id)) };
   writeFileSync(file, JSON.stringify({ machine, settings, elapsedS: (Date.now() - started) / 1000, medians: med, ratiosVsBare: ratios, targets: results, table, runs }, null, 2) + '\n');
   console.log(`\nresults: ${path.relative(process.cwd(), file)}`);
 
