@@ -3,6 +3,7 @@
 // wherever signals matter: npm does not pass them cleanly to a draining child.
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
 import { pino, stdTimeFunctions } from 'pino';
 import { ConfigError, parseConfig, type ParseOutcome } from './config.js';
 import cluster from 'node:cluster';
@@ -22,6 +23,12 @@ function readVersion(): string {
     return 'unknown';
   }
 }
+
+// With Fastify and prom-client loaded the old generation sits just above the size where V8 starts
+// incremental marking, and under bulk load the 64 KiB read buffers then keep restarting it: a full
+// GC every few tens of ms that frees almost nothing (bench/profile.mjs, README "Performance").
+// Without incremental marking, full GCs are rare stop-the-world pauses of a few ms on this small heap.
+setFlagsFromString('--no-incremental-marking');
 
 async function main(): Promise<void> {
   let outcome: ParseOutcome;
