@@ -1,12 +1,11 @@
 // Helpers for the fault suite: the service as a child process (optionally under a descriptor limit),
 // its resident memory and open descriptors from /proc, bounded client pools, and the "settled" check
 // that follows every fault: alive, no connection left, descriptors back to the baseline.
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { expect } from 'vitest';
-import { MAIN, type ServiceProcess } from '../support/process.js';
+import { spawnService, type ServiceProcess } from '../support/process.js';
 import { sample, scrape } from '../support/metrics.js';
 import { waitFor, within } from '../support/wait.js';
 
@@ -16,80 +15,13 @@ export interface FaultService extends ServiceProcess {
   baselineFds: number;
 }
 
-/**
- * Like spawnService (test/support/process.ts), but through `prlimit` when `nofile` is given, so the
- * child starts with that descriptor limit (the service reads its limit when it starts listening).
- */
+/** spawnService plus what the fault checks need: the pid and the idle descriptor baseline. */
 export async function spawnFaultService({ env = {} as Record<string, string>, nofile = undefined as number | undefined, startTimeoutMs = 15_000 } = {}): Promise<FaultService> {
-  const command = nofile === undefined ? process.execPath : 'prlimit';
-  const args = nofile === undefined ? [MAIN] : [`--nofile=${nofile}:${nofile}`, process.execPath, MAIN];
-  const child = spawn(command, args, {
-    env: { ...process.env, ECHO_HOST: '127.0.0.1', ECHO_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const logs: Array<Record<string, unknown>> = [];
-  const waiters: Array<{ predicate: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }> = [];
-  let stderr = '';
-  let pending = '';
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-    pending += text;
-    let newline: number;
-    while ((newline = pending.indexOf('\n')) !== -1) {
-      const raw = pending.slice(0, newline);
-      pending = pending.slice(newline + 1);
-      let line: Record<string, unknown>;
-      try {
-        line = JSON.parse(raw) as Record<string, unknown>;
-      } catch {
-        line = { unparsed: raw };
-      }
-      logs.push(line);
-      for (const waiter of [...waiters]) {
-        if (waiter.predicate(line)) {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          waiter.resolve(line);
-        }
-      }
-    }
-  });
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
-  const closed = once(child, 'close').then(() => undefined);
-  const waitForLog = (predicate: (line: Record<string, unknown>) => boolean, timeoutMs = 10_000) => {
-    const found = logs.find(predicate);
-    if (found) return Promise.resolve(found);
-    const appeared = new Promise<Record<string, unknown>>((resolve) => waiters.push({ predicate, resolve }));
-    const died = exited.then(({ code, signal }) => {
-      throw new Error(`service exited (code ${code}, signal ${signal}) before the expected log line; stderr: ${stderr}`);
-    });
-    return within(Promise.race([appeared, died]), timeoutMs, 'waiting for a log line');
-  };
-  const ensureStopped = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await within(exited, 10_000, 'the service process to end');
-  };
-  let listening: { echo: { port: number }; http: { port: number } };
-  try {
-    listening = (await waitForLog((line) => line.event === 'listening', startTimeoutMs)) as typeof listening;
-  } catch (error) {
-    await ensureStopped();
-    throw error;
-  }
-  const pid = child.pid!; // prlimit execs the command: same pid
+  const started = await spawnService({ env, nofile, startTimeoutMs });
+  const pid = started.child.pid!;
   const service: FaultService = {
-    child,
+    ...started,
     pid,
-    echoPort: listening.echo.port,
-    httpPort: listening.http.port,
-    logs,
-    stderr: () => stderr,
-    exited,
-    closed,
-    waitForLog,
-    kill: (signal = 'SIGTERM') => {
-      child.kill(signal);
-    },
-    ensureStopped,
     baselineFds: 0,
   };
   // One scrape first: the sidecar's first request settles what it keeps open.
