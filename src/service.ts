@@ -2,13 +2,13 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { drainEcho } from './drain.js';
-import type { EchoListener } from './echo/listener.js';
-import { createEchoNode } from './echo-node.js';
+import { createEchoNode, type EchoGroup } from './echo-node.js';
 import { watchEventLoop } from './http/liveness.js';
 import { createSidecar, type Sidecar } from './http/sidecar.js';
 import { createLifecycle, type Lifecycle, type LifecycleState } from './lifecycle.js';
 import type { Metrics } from './metrics.js';
 import { StartError } from './start-error.js';
+import type { TlsMaterial } from './tls/index.js';
 
 /**
  * After the drain, how long the sidecar may take to close: in-flight scrapes finish in
@@ -22,6 +22,8 @@ export interface ServiceDeps {
   readonly logger: Logger;
   readonly version: string;
   readonly now?: () => number;
+  /** Certificate material already loaded and checked (else the tls listeners read the files). */
+  readonly tlsMaterial?: TlsMaterial;
 }
 
 export interface BoundAddresses {
@@ -43,7 +45,7 @@ export interface Runnable {
 
 export interface Service extends Runnable {
   readonly metrics: Metrics;
-  readonly echo: EchoListener;
+  readonly echo: EchoGroup;
   /** Starts the sidecar (readiness 503), then the echo listener (readiness 200). */
   start(): Promise<BoundAddresses>;
   /** The two halves of start(), for callers that need the moment between them. */
@@ -59,7 +61,7 @@ export function createService(config: Config, deps: ServiceDeps): Service {
   const startedAt = now();
   const lifecycle: Lifecycle = createLifecycle((from, to) => logger.info({ event: 'lifecycle', from, to }, `service ${to}`));
   const eventLoop = watchEventLoop();
-  const node = createEchoNode(config, { logger, version, now: () => now() });
+  const node = createEchoNode(config, { logger, version, now: () => now(), tlsMaterial: deps.tlsMaterial });
   const { echo, metrics } = node;
 
   const ready = () => lifecycle.state === 'ready' && echo.accepting;
@@ -110,20 +112,13 @@ export function createService(config: Config, deps: ServiceDeps): Service {
     lifecycle.to('stopped');
     eventLoop.stop();
     // The sidecar answers to the end, but a client holding an HTTP connection open without a
-    // complete request would hold close() for the sidecar's connection timeout (10 s): give it a
-    // short grace, never past the deadline (main exits, which closes what is left).
+    // complete request would hold close() for the sidecar's request timeout: give it a short
+    // grace, never past the deadline, then cut what is left.
     const closeGraceMs = Math.max(SIDECAR_CLOSE_MIN_GRACE_MS, Math.min(SIDECAR_CLOSE_MAX_GRACE_MS, deadline - now()));
-    let graceTimer: NodeJS.Timeout | undefined;
-    const sidecarClosed = await Promise.race([
-      sidecar.close().then(() => true, (error: unknown) => {
-        logger.warn({ err: error, event: 'sidecar_close_failed' }, 'sidecar close failed');
-        return true;
-      }),
-      new Promise<false>((resolve) => {
-        graceTimer = setTimeout(() => resolve(false), closeGraceMs);
-      }),
-    ]);
-    clearTimeout(graceTimer);
+    const sidecarClosed = await sidecar.close(closeGraceMs).catch((error: unknown) => {
+      logger.warn({ err: error, event: 'sidecar_close_failed' }, 'sidecar close failed');
+      return false;
+    });
     logger.info({ event: 'shutdown_complete', outcome, sidecarClosed }, 'shutdown complete');
   };
 

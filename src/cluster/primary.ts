@@ -16,6 +16,8 @@ const SCRAPE_WORKER_TIMEOUT_MS = 2000;
 /** After the deadline, workers get this long to exit before SIGKILL. */
 const EXIT_GRACE_MS = 2000;
 const RESTART_DELAY_MAX_MS = 5000;
+/** After the drain, how long in-flight sidecar requests (the last scrape) may take. */
+const SIDECAR_CLOSE_GRACE_MS = 1000;
 /** A worker that lived this long before dying is restarted at once. */
 const HEALTHY_LIFETIME_MS = 5000;
 
@@ -260,7 +262,7 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
 
     lifecycle.to('stopped');
     eventLoop.stop();
-    await Promise.race([sidecar.close(), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+    await sidecar.close(SIDECAR_CLOSE_GRACE_MS).catch(() => false);
     logger.info({ event: 'shutdown_complete', restarts }, 'shutdown complete');
   };
 

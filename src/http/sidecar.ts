@@ -21,7 +21,11 @@ export interface SidecarOptions {
 export interface Sidecar {
   listen(): Promise<AddressInfo>;
   readonly address: AddressInfo | undefined;
-  close(): Promise<void>;
+  /**
+   * Stops listening and closes. In-flight requests get `graceMs` to finish; connections still open
+   * then (a client holding one without a complete request) are cut. Resolves true if none had to be.
+   */
+  close(graceMs?: number): Promise<boolean>;
 }
 
 /** Probes and scrapes send a few hundred bytes of headers; Node's default allows 16 KiB. */
@@ -74,6 +78,20 @@ export function createSidecar({ host, port, logger, health, metrics, requestTime
     get address() {
       return (app.server.address() as AddressInfo | null) ?? undefined;
     },
-    close: () => app.close(),
+    async close(graceMs = Infinity) {
+      let cut = false;
+      const timer = Number.isFinite(graceMs)
+        ? setTimeout(() => {
+            cut = true;
+            app.server.closeAllConnections();
+          }, graceMs)
+        : undefined;
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(timer);
+      }
+      return !cut;
+    },
   };
 }
