@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { EchoListener } from './echo/listener.js';
+import type { EchoGroup } from './echo-node.js';
 
 export type DrainOutcome = 'drained' | 'deadline';
 
@@ -8,7 +8,7 @@ export type DrainOutcome = 'drained' | 'deadline';
  * `quietMs`), and closes whatever is still open at `deadline` (a `now()` timestamp).
  */
 export async function drainEcho(
-  echo: EchoListener,
+  echo: EchoGroup,
   { quietMs, deadline, now, logger }: { quietMs: number; deadline: number; now: () => number; logger: Logger },
 ): Promise<DrainOutcome> {
   echo.stopAccepting();

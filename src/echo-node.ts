@@ -4,10 +4,10 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Config, ListenerSpec } from './config.js';
 import { compileBanner } from './echo/banner.js';
 import { createEchoListener, type EchoListener } from './echo/listener.js';
-import { createEchoStats, PROXY_ERROR_REASONS, type ByteTotals, type EchoStats } from './echo/stats.js';
+import { createEchoStats, PROXY_ERROR_REASONS, type EchoStats } from './echo/stats.js';
 import { createMetrics, type EchoSource, type Metrics } from './metrics.js';
 import { StartError } from './start-error.js';
-import { createTlsEndpoint, createTlsStats, TLS_HANDSHAKE_FAILURE_REASONS, type TlsEndpoint, type TlsStats } from './tls/index.js';
+import { createTlsEndpoint, createTlsStats, TLS_HANDSHAKE_FAILURE_REASONS, type TlsEndpoint, type TlsMaterial, type TlsStats } from './tls/index.js';
 import { createUdpEchoListener, type UdpEchoListener } from './udp/listener.js';
 import { registerUdpMetrics } from './udp/metrics.js';
 import { createUdpStats, type UdpStats } from './udp/stats.js';
@@ -27,10 +27,12 @@ interface UdpMember {
 }
 type Member = TcpMember | UdpMember;
 
+/** All of a process's listeners as one: accepting = every listener accepting; connections summed. */
+export type EchoGroup = Omit<EchoListener, 'byteTotals' | 'connectionCap'>;
+
 /** One process's echo listeners with their counters and metrics: the whole service, or one worker. */
 export interface EchoNode {
-  /** All listeners as one: accepting = every listener accepting; connections summed. */
-  readonly echo: EchoListener;
+  readonly echo: EchoGroup;
   readonly metrics: Metrics;
   /** Per-listener state for /healthz. */
   listenerDetail(): Array<Record<string, unknown>>;
@@ -45,6 +47,8 @@ export interface EchoNodeDeps {
   readonly version: string;
   readonly now: () => number;
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Certificate material already loaded and checked; absent, tls listeners read the files at listen(). */
+  readonly tlsMaterial?: TlsMaterial;
 }
 
 export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls' | 'udp'>, deps: EchoNodeDeps): EchoNode {
@@ -79,7 +83,7 @@ export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls'
       banner: config.echo.banner ? compileBanner(config.echo.banner, { listener: spec.name, env: deps.env ?? process.env }) : undefined,
       tls:
         tls && tlsFiles
-          ? async () => (tls.endpoint = await createTlsEndpoint({ files: tlsFiles, handshakeTimeoutMs: tlsFiles.handshakeTimeoutMs, logger: listenerLogger, stats: tls.stats }))
+          ? async () => (tls.endpoint = await createTlsEndpoint({ files: tlsFiles, material: deps.tlsMaterial, handshakeTimeoutMs: tlsFiles.handshakeTimeoutMs, logger: listenerLogger, stats: tls.stats }))
           : undefined,
       stats,
       logger: listenerLogger,
@@ -112,7 +116,7 @@ export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls'
   for (const m of tcp) durationRecorders.set(m.spec.name, metrics.connectionDurationRecorder(m.spec.name));
 
   const sum = (read: (m: TcpMember) => number) => tcp.reduce((total, m) => total + read(m), 0);
-  const echo: EchoListener = {
+  const echo: EchoGroup = {
     async listen() {
       const addresses: AddressInfo[] = [];
       for (const m of members) {
@@ -137,12 +141,6 @@ export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls'
     get activeConnections() {
       return sum((m) => m.listener.activeConnections);
     },
-    byteTotals(): ByteTotals {
-      return tcp.reduce((total, m) => {
-        const bytes = m.listener.byteTotals();
-        return { received: total.received + bytes.received, sent: total.sent + bytes.sent };
-      }, { received: 0, sent: 0 });
-    },
     pendingWriteBytes: () => sum((m) => m.listener.pendingWriteBytes()),
     stopAccepting() {
       for (const m of members) {
@@ -155,9 +153,6 @@ export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls'
       await Promise.all(tcp.map((m) => m.listener.idle()));
     },
     closeAll: () => tcp.forEach((m) => m.listener.closeAll()),
-    get connectionCap() {
-      return sum((m) => m.listener.connectionCap);
-    },
   };
 
   return {
