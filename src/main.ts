@@ -10,7 +10,7 @@ import cluster from 'node:cluster';
 import { createClusterPrimary } from './cluster/primary.js';
 import { runWorker } from './cluster/worker.js';
 import { createService, type Runnable } from './service.js';
-import { loadTlsMaterialSync, TLS_FILE_SETTINGS, TlsMaterialError } from './tls/index.js';
+import { loadTlsMaterialSync, TLS_FILE_SETTINGS, TlsMaterialError, type TlsMaterial } from './tls/index.js';
 
 const EXIT_CONFIG = 2;
 const EXIT_START_FAILED = 1;
@@ -44,15 +44,15 @@ async function main(): Promise<void> {
     return;
   }
   const { config } = outcome;
-  if (config.tls) {
-    // Unreadable or mismatched certificate files are a configuration error too: exit 2 before anything listens.
-    try {
-      loadTlsMaterialSync(config.tls);
-    } catch (error) {
-      if (!(error instanceof TlsMaterialError)) throw error;
-      process.stderr.write(`tcp-echo: invalid configuration: ${TLS_FILE_SETTINGS[error.role].env}: ${error.message}\n`);
-      process.exit(EXIT_CONFIG);
-    }
+  // Unreadable or mismatched certificate files are a configuration error too: exit 2 before anything
+  // listens. What is read here is what the listeners start with (SIGHUP re-reads the files).
+  let tlsMaterial: TlsMaterial | undefined;
+  try {
+    tlsMaterial = config.tls ? loadTlsMaterialSync(config.tls) : undefined;
+  } catch (error) {
+    if (!(error instanceof TlsMaterialError)) throw error;
+    process.stderr.write(`tcp-echo: invalid configuration: ${TLS_FILE_SETTINGS[error.role].env}: ${error.message}\n`);
+    process.exit(EXIT_CONFIG);
   }
   const logger = pino({ level: config.logLevel, base: { service: 'tcp-echo', pid: process.pid }, timestamp: stdTimeFunctions.isoTime });
   const version = readVersion();
@@ -62,6 +62,7 @@ async function main(): Promise<void> {
     process.on('SIGTERM', () => undefined);
     process.on('SIGHUP', () => undefined);
     await runWorker(config, {
+      tlsMaterial,
       logger: logger.child({ worker: cluster.worker?.id }),
       version,
       send: (message) => new Promise((resolve) => process.send?.(message, undefined, {}, () => resolve())),
@@ -71,7 +72,7 @@ async function main(): Promise<void> {
     return;
   }
   const service: Runnable =
-    config.workers > 1 ? createClusterPrimary(config, { logger, version, cluster }) : createService(config, { logger, version });
+    config.workers > 1 ? createClusterPrimary(config, { logger, version, cluster }) : createService(config, { logger, version, tlsMaterial });
 
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {

@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import { drainEcho } from '../drain.js';
 import { createEchoNode } from '../echo-node.js';
 import { StartError } from '../start-error.js';
+import type { TlsMaterial } from '../tls/index.js';
 import { isPrimaryMessage, type MetricsSnapshot, type WorkerMessage } from './messages.js';
 
 const STATUS_INTERVAL_MS = 1000;
@@ -10,6 +11,7 @@ const STATUS_INTERVAL_MS = 1000;
 export interface WorkerDeps {
   readonly logger: Logger;
   readonly version: string;
+  readonly tlsMaterial?: TlsMaterial;
   /** The IPC channel to the primary (process.send in a cluster worker); resolves once handed over. */
   readonly send: (message: WorkerMessage) => Promise<void>;
   /** Subscribes to messages from the primary. */
@@ -28,7 +30,7 @@ export async function runWorker(config: Config, deps: WorkerDeps): Promise<void>
   const now = deps.now ?? (() => performance.now());
   // The limit is shared out so that all workers together never exceed it.
   const maxConnections = config.echo.maxConnections > 0 ? Math.max(1, Math.floor(config.echo.maxConnections / config.workers)) : 0;
-  const node = createEchoNode({ ...config, echo: { ...config.echo, maxConnections } }, { logger, version: deps.version, now });
+  const node = createEchoNode({ ...config, echo: { ...config.echo, maxConnections } }, { logger, version: deps.version, now, tlsMaterial: deps.tlsMaterial });
 
   const reportStatus = () =>
     void send({ type: 'tcp-echo:status', status: { accepting: echo.accepting, active: echo.activeConnections, pendingWriteBytes: echo.pendingWriteBytes() } });
