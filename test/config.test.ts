@@ -3,9 +3,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
-import { connect, createServer, type AddressInfo, type Server } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { ConfigError, parseConfig, type Config } from '../src/config.js';
 import { createService, StartError } from '../src/service.js';
+import { connectOutcome } from './support/echo-client.js';
 import { httpRequest } from './support/metrics.js';
 import { runToExit } from './support/process.js';
 import { silentLogger, testConfig } from './support/service.js';
@@ -258,16 +259,6 @@ describe('a port already in use', () => {
       .map((line) => JSON.parse(line) as Record<string, unknown>);
   }
 
-  function connectOutcome(port: number): Promise<'connected' | 'refused'> {
-    return new Promise((resolve, reject) => {
-      const socket = connect({ port, host: '127.0.0.1' });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve('connected');
-      });
-      socket.once('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNREFUSED' ? resolve('refused') : reject(error)));
-    });
-  }
 
   it.each([
     { listener: 'echo', portVariable: 'ECHO_PORT', otherVariable: 'HTTP_PORT', name: /echo listener/, settings: /ECHO_PORT/ },

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { EchoConnection } from '../src/echo/connection.js';
 import { createService } from '../src/service.js';
 import { createEchoStats, type CloseReason } from '../src/echo/stats.js';
-import { echoRoundTrip, openClient, patternedBytes } from './support/echo-client.js';
+import { connectOutcome, echoRoundTrip, openClient, patternedBytes } from './support/echo-client.js';
 import { httpRequest, sample, scrape } from './support/metrics.js';
 import { spawnService, type ServiceProcess } from './support/process.js';
 import { testConfig } from './support/service.js';
@@ -41,22 +41,6 @@ afterEach(async () => {
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Tries one TCP connection: 'connected' (closed again at once) or 'refused'; anything else throws. */
-function connectOutcome(port: number): Promise<'connected' | 'refused'> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve('connected');
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => {
-      socket.destroy();
-      if (error.code === 'ECONNREFUSED') resolve('refused');
-      else reject(error);
-    });
-  });
-}
 
 async function readyStatus(httpPort: number): Promise<number> {
   return (await httpRequest(httpPort, '/readyz')).status;

@@ -1,20 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { collectUntilEnd, echoRoundTrip, openClient, patternedBytes } from './support/echo-client.js';
 import { httpRequest, parseExposition, sample, scrape } from './support/metrics.js';
-import { startService, type RunningService } from './support/service.js';
+import { startService, startServicesPerTest } from './support/service.js';
 import { waitFor } from './support/wait.js';
 
-const running: RunningService[] = [];
-async function start(env: Record<string, string> = {}): Promise<RunningService> {
-  const service = await startService(env);
-  running.push(service);
-  return service;
-}
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((service) => service.stop()));
-});
+const start = startServicesPerTest();
 
 const closed = (reason: string) => `echo_connections_closed_total{reason="${reason}"}`;
 

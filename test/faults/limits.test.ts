@@ -1,25 +1,17 @@
 // The operator's limits, each against the clients it exists for: connection lifetime, the per-connection
 // pending-byte cap, the idle timeout on clients that never send, the connection limit under a flood,
 // and the bearer token on /metrics.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { collectUntilEnd, openClient, patternedBytes } from '../support/echo-client.js';
 import { httpRequest, parseExposition, sample, scrape } from '../support/metrics.js';
-import { startService, type RunningService } from '../support/service.js';
+import { startServicesPerTest } from '../support/service.js';
 import { waitFor, within } from '../support/wait.js';
 import { CLOSE_FLUSH_GRACE_MS } from '../../src/echo/connection.js';
 import { echoOnce, pool } from './support.js';
 
-const running: RunningService[] = [];
-async function start(env: Record<string, string> = {}): Promise<RunningService> {
-  const service = await startService(env);
-  running.push(service);
-  return service;
-}
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((service) => service.stop()));
-});
+const start = startServicesPerTest();
 
 const closedReason = async (port: number, reason: string) => sample(await scrape(port), `echo_connections_closed_total{reason="${reason}"}`);
 const pendingBytes = async (port: number) =>

@@ -7,6 +7,22 @@ export async function openClient(port: number, host = '127.0.0.1'): Promise<Sock
   return socket;
 }
 
+/** Tries one TCP connection: 'connected' (closed again at once) or 'refused'; anything else throws. */
+export function connectOutcome(port: number, host = '127.0.0.1'): Promise<'connected' | 'refused'> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      socket.destroy();
+      if (error.code === 'ECONNREFUSED') resolve('refused');
+      else reject(error);
+    });
+  });
+}
+
 /** Collects everything the server sends until it closes its side; resolves with the bytes. */
 export function collectUntilEnd(socket: Socket): Promise<Buffer> {
   return new Promise((resolve, reject) => {

@@ -1,3 +1,4 @@
+import { afterEach } from 'vitest';
 import { pino, type Logger } from 'pino';
 import { parseConfig, type Config } from '../../src/config.js';
 import { createService, type Service } from '../../src/service.js';
@@ -25,4 +26,17 @@ export async function startService(env: Record<string, string> = {}, logger: Log
   const service = createService(testConfig(env), { logger, version: 'test' });
   const { echo, http } = await service.start();
   return { service, echoPort: echo.port, httpPort: http.port, stop: () => service.shutdown('test finished') };
+}
+
+/** A startService that stops every service it started after each test of the calling file. */
+export function startServicesPerTest(): (env?: Record<string, string>) => Promise<RunningService> {
+  const running: RunningService[] = [];
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((service) => service.stop()));
+  });
+  return async (env = {}) => {
+    const service = await startService(env);
+    running.push(service);
+    return service;
+  };
 }
