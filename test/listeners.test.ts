@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { collectUntilEnd, echoRoundTrip, openClient, patternedBytes } from './support/echo-client.js';
-import { httpRequest, sample, scrape } from './support/metrics.js';
+import { httpRequest, listenerPorts, sample, scrape } from './support/metrics.js';
 import { spawnService, type ServiceProcess } from './support/process.js';
 import { startService, type RunningService } from './support/service.js';
 import { freePort } from './support/containers.js';
@@ -21,19 +21,6 @@ import { createTestPki, type TestPki } from './tls/certs.js';
 
 const haveOpenssl = toolAvailable('openssl', 'openssl');
 const haveHaproxy = toolAvailable('haproxy', 'haproxy');
-
-interface ListenerDetail {
-  name: string;
-  scheme: string;
-  port: number;
-  accepting?: boolean;
-  bound?: boolean;
-}
-
-async function listenerPorts(httpPort: number): Promise<Map<string, number>> {
-  const detail = JSON.parse((await httpRequest(httpPort, '/healthz')).body) as { listeners: { all: ListenerDetail[] } };
-  return new Map(detail.listeners.all.map((l) => [l.scheme, l.port]));
-}
 
 /** Sends through TLS (optionally after a PROXY header on the raw socket), half-closes, returns the echo. */
 async function tlsRoundTrip(port: number, ca: Buffer | string, payload: Buffer, proxyHeader?: Buffer): Promise<{ echoed: Buffer; cn: unknown }> {
@@ -200,6 +187,18 @@ describe.skipIf(!haveOpenssl)('ECHO_LISTENERS: every kind of listener in one ser
     const samples = await scrape(running.httpPort);
     expect(sample(samples, 'echo_udp_datagrams_total{listener="udp://127.0.0.1:0",direction="received"}')).toBe(3);
     expect(sample(samples, 'echo_udp_sent_bytes_total{listener="udp://127.0.0.1:0"}')).toBe(1403);
+  });
+});
+
+describe('tcp+proxy during shutdown', () => {
+  it('a client that closes before sending its PROXY header does not hold the drain until the deadline', async () => {
+    const running = await startService({ ECHO_LISTENERS: 'tcp+proxy://127.0.0.1:0', SHUTDOWN_TIMEOUT_MS: '20000', SHUTDOWN_QUIET_MS: '50' });
+    const port = (await listenerPorts(running.httpPort)).get('tcp+proxy') as number;
+    const probe = await openClient(port);
+    await waitFor(() => running.service.echo.activeConnections === 1 || undefined, { what: 'the probe accepted' });
+    const stopped = running.stop();
+    probe.end(); // a balancer's bare TCP check: connect, then FIN without a byte
+    await within(stopped, 5000, 'shutdown after the probe left (the deadline is 20 s)');
   });
 });
 

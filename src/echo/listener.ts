@@ -168,10 +168,12 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
         socket.destroy();
         const proxyError = error instanceof ProxyProtocolError ? error : undefined;
         // A bare connect-then-close (a balancer's TCP probe) is normal, not an error.
-        if (proxyError?.reason === 'closed' && proxyError.bytesReceived === 0) return;
-        stats.proxyErrors[proxyError?.reason ?? 'error']++;
-        if (logger.isLevelEnabled('debug')) {
-          logger.debug({ event: 'proxy_protocol_error', reason: proxyError?.reason, detail: proxyError?.message, remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'PROXY header missing or malformed');
+        const probe = proxyError?.reason === 'closed' && proxyError.bytesReceived === 0;
+        if (!probe) {
+          stats.proxyErrors[proxyError?.reason ?? 'error']++;
+          if (logger.isLevelEnabled('debug')) {
+            logger.debug({ event: 'proxy_protocol_error', reason: proxyError?.reason, detail: proxyError?.message, remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'PROXY header missing or malformed');
+          }
         }
         if (awaitingHeader.size === 0 && connections.size === 0) wakeIdle();
       },

@@ -65,3 +65,9 @@ export function sample(samples: Map<string, number>, key: string): number {
   if (total === undefined) throw new Error(`metric ${key} missing from the exposition`);
   return total;
 }
+
+/** Each listener's bound port by scheme, as /healthz lists them (one listener per scheme). */
+export async function listenerPorts(httpPort: number): Promise<Map<string, number>> {
+  const detail = JSON.parse((await httpRequest(httpPort, '/healthz')).body) as { listeners: { all: Array<{ scheme: string; port: number }> } };
+  return new Map(detail.listeners.all.map((listener) => [listener.scheme, listener.port]));
+}
