@@ -1,6 +1,7 @@
 // Every metric the service exposes, defined in one place on a Registry of its own.
 // Echo counters are plain numbers owned by the echo path; they are read here at scrape time.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric, type OpenMetricsContentType } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric, type OpenMetricsContentType } from 'prom-client';
+import { createLabelledHistogram } from './duration-histogram.js';
 import { ACCEPT_ERROR_CODES, CLOSE_REASONS, REJECT_REASONS, type ByteTotals, type EchoStats } from './echo/stats.js';
 
 /** One echo listener as the metrics see it; `name` is the value of its `listener` label. */
@@ -89,15 +90,14 @@ export function createMetrics({ sources, extra = [], version }: MetricsOptions):
   counterBy('echo_connections_closed_total', 'Closed client connections, by reason.', 'reason', CLOSE_REASONS, (source) => source.stats.closed);
   counterOf('echo_received_bytes_total', 'Bytes read from clients.', (source) => source.byteTotals().received);
   counterOf('echo_sent_bytes_total', 'Bytes written back to clients (accepted by the kernel).', (source) => source.byteTotals().sent);
-  const duration = new Histogram({
+  const durations = createLabelledHistogram({
     name: 'echo_connection_duration_seconds',
     help: 'Lifetime of client connections.',
-    labelNames: listener,
     buckets: DURATION_BUCKETS,
-    registers,
+    labelName: 'listener',
+    labelValues: sources.map((source) => source.name),
+    registry,
   });
-  // Every listener's series exist from the first scrape.
-  for (const source of sources) duration.zero({ listener: source.name });
   counterOf('echo_backpressure_pauses_total', 'Times reading from a client paused because it was not reading its echo.', (source) => source.stats.backpressurePauses);
   const maxConnections = new Gauge({ name: 'echo_max_connections', help: 'Configured connection limit (0 = no limit).', labelNames: listener, registers });
   for (const source of sources) maxConnections.set({ listener: source.name }, source.maxConnections);
@@ -114,10 +114,7 @@ export function createMetrics({ sources, extra = [], version }: MetricsOptions):
 
   return {
     registry,
-    connectionDurationRecorder: (name) => {
-      const child = duration.labels({ listener: name });
-      return (seconds) => child.observe(seconds);
-    },
+    connectionDurationRecorder: (name) => durations.observer(name),
     render: createRenderer(registry),
   };
 }

@@ -92,6 +92,32 @@ describe('counters are exact', () => {
     expect(sample(after, 'echo_connection_duration_seconds_count')).toBe(sizes.length);
   });
 
+  it('puts each connection lifetime in its duration bucket (cumulative, with sum and count)', async () => {
+    const { httpPort, echoPort } = await start();
+    const heldMs = 700;
+    const held = await openClient(echoPort);
+    const heldFrom = performance.now();
+    const quick = await openClient(echoPort);
+    quick.end();
+    await once(quick, 'close');
+    // The held connection's lifetime is the input here: it must end between the 0.5 s and 1 s bounds.
+    await new Promise((resolve) => setTimeout(resolve, heldMs));
+    held.end();
+    await once(held, 'close');
+    const heldSeconds = (performance.now() - heldFrom) / 1000;
+    const samples = await waitFor(async () => {
+      const s = await scrape(httpPort);
+      return sample(s, 'echo_connection_duration_seconds_count') === 2 ? s : undefined;
+    }, { what: 'both closes recorded' });
+    const bucket = (le: string) => sample(samples, `echo_connection_duration_seconds_bucket{le="${le}",listener="tcp://127.0.0.1:0"}`);
+    expect(bucket('0.5')).toBe(1);
+    expect(bucket('1')).toBe(2);
+    expect(bucket('+Inf')).toBe(2);
+    const sum = sample(samples, 'echo_connection_duration_seconds_sum');
+    expect(sum).toBeGreaterThanOrEqual(heldMs / 1000 - 0.01);
+    expect(sum).toBeLessThan(heldSeconds + 0.5);
+  });
+
   it('counts bytes of open connections too, as they flow', async () => {
     const { httpPort, echoPort } = await start();
     const socket = await openClient(echoPort);
