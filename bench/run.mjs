@@ -16,6 +16,7 @@
 //   BENCH_SCRAPE_HZ=10     scrape rate for the scrape-latency run
 //   BENCH_STRICT=1         exit 3 when a target is missed (default: report only)
 //   BENCH_SERVICE_ENTRY=dist/main.js, BENCH_SERVICE_NODE_FLAGS=   what runs as the tcp-echo row
+//   BENCH_CANDIDATE_ENTRY=<path to another build's dist/main.js>   adds a "candidate" row (A/B in one run)
 //   BENCH_GLIBC_TUNABLES=<malloc tunables for every server> | none   (see DEFAULT_TUNABLES)
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -85,6 +86,11 @@ const SERVERS = {
   },
   python: { label: 'Python asyncio', cmd: 'python3', args: [path.join(BENCH, 'servers', 'echo_server.py')], env: {} },
 };
+// BENCH_CANDIDATE_ENTRY: a second build (e.g. a change under test) as its own row beside tcp-echo in
+// the same run, interleaved with it, so a before/after is not lost in the drift between runs.
+if (process.env.BENCH_CANDIDATE_ENTRY) {
+  SERVERS.candidate = { ...SERVERS['tcp-echo'], label: 'candidate', args: [path.resolve(process.env.BENCH_CANDIDATE_ENTRY)] };
+}
 const SERVER_IDS = envList('BENCH_SERVERS', Object.keys(SERVERS));
 
 // Bulk windows: bytes a connection may have in flight (sent, not yet echoed). Enough to keep the
