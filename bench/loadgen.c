@@ -58,6 +58,7 @@ typedef struct conn {
   size_t resp_len, resp_cap;
 } conn_t;
 
+#define MAXPIDS 64
 static struct {
   int mode;
   struct sockaddr_in addr;
@@ -65,7 +66,8 @@ static struct {
   uint64_t size;
   uint64_t window;
   double duration, warmup, timeout;
-  int server_pid;
+  int server_pids[MAXPIDS]; /* the server's processes (a primary and its workers): CPU is summed */
+  int n_server_pids;
   int scrape_port;
   double scrape_interval_ms;
   const char *scrape_path;
@@ -73,7 +75,7 @@ static struct {
   int connect_batch;
 } opt = {
     .conns = 1, .size = 65536, .window = 0, .duration = 5, .warmup = 1, .timeout = 0,
-    .server_pid = 0, .scrape_port = 0, .scrape_interval_ms = 1000, .scrape_path = "/metrics",
+    .n_server_pids = 0, .scrape_port = 0, .scrape_interval_ms = 1000, .scrape_path = "/metrics",
     .scrape_expect = "echo_received_bytes_total", .connect_batch = 64,
 };
 
@@ -191,6 +193,17 @@ static double proc_cpu(int pid) {
   /* after ')': state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime(14) stime(15) */
   if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) return -1;
   return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+/* CPU seconds of every server process, or -1 if one cannot be read (it exited: a worker replaced). */
+static double server_cpu(void) {
+  if (opt.n_server_pids == 0) return -1;
+  double total = 0;
+  for (int i = 0; i < opt.n_server_pids; i++) {
+    double c = proc_cpu(opt.server_pids[i]);
+    if (c < 0) return -1;
+    total += c;
+  }
+  return total;
 }
 static double cpu_self0, cpu_self1, cpu_srv0, cpu_srv1;
 
@@ -554,7 +567,7 @@ static void scrape_event(conn_t *c, uint32_t events) {
 static void usage(void) {
   fprintf(stderr,
           "usage: loadgen --mode bulk|pingpong|churn|idle --port N [--host 127.0.0.1] [--conns N] [--size BYTES]\n"
-          "               [--window BYTES] [--duration S] [--warmup S] [--timeout S] [--server-pid PID]\n"
+          "               [--window BYTES] [--duration S] [--warmup S] [--timeout S] [--server-pid PID[,PID...]]\n"
           "               [--scrape-port N --scrape-interval-ms MS --scrape-path P --scrape-expect TEXT]\n");
   exit(2);
 }
@@ -566,6 +579,14 @@ static double parse_num(const char *s, const char *name) {
   return v;
 }
 
+static void parse_pids(const char *s) {
+  char *copy = strdup(s), *save = NULL;
+  for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    if (opt.n_server_pids == MAXPIDS) { fprintf(stderr, "loadgen: more than %d --server-pid values\n", MAXPIDS); exit(2); }
+    opt.server_pids[opt.n_server_pids++] = (int)parse_num(tok, "--server-pid");
+  }
+  free(copy);
+}
 int main(int argc, char **argv) {
   const char *host = "127.0.0.1";
   int port = 0;
@@ -583,7 +604,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--duration")) opt.duration = parse_num(v, a);
     else if (!strcmp(a, "--warmup")) opt.warmup = parse_num(v, a);
     else if (!strcmp(a, "--timeout")) opt.timeout = parse_num(v, a);
-    else if (!strcmp(a, "--server-pid")) opt.server_pid = (int)parse_num(v, a);
+    else if (!strcmp(a, "--server-pid")) parse_pids(v);
     else if (!strcmp(a, "--scrape-port")) opt.scrape_port = (int)parse_num(v, a);
     else if (!strcmp(a, "--scrape-interval-ms")) opt.scrape_interval_ms = parse_num(v, a);
     else if (!strcmp(a, "--scrape-path")) opt.scrape_path = v;
@@ -666,7 +687,7 @@ int main(int argc, char **argv) {
         phase = 1;
         bytes_measured = ops_measured = 0;
         cpu_self0 = self_cpu();
-        cpu_srv0 = proc_cpu(opt.server_pid);
+        cpu_srv0 = server_cpu();
         read_cpu_stat(cpu_busy0, cpu_total0, cpu_irq0);
         t_meas0 = t;
         t_meas1 = t + (uint64_t)(opt.duration * 1e9);
@@ -674,7 +695,7 @@ int main(int argc, char **argv) {
       }
       if (phase == 1 && t >= t_meas1) {
         cpu_self1 = self_cpu();
-        cpu_srv1 = proc_cpu(opt.server_pid);
+        cpu_srv1 = server_cpu();
         read_cpu_stat(cpu_busy1, cpu_total1, cpu_irq1);
         t_meas1 = t;
         phase = 2;
@@ -767,7 +788,7 @@ int main(int argc, char **argv) {
            wall, (unsigned long long)bytes_measured, (unsigned long long)ops_measured,
            wall > 0 ? bytes_measured / wall : 0, wall > 0 ? ops_measured / wall : 0);
     printf(",\"loadgenCpu\":%.4f", wall > 0 ? (cpu_self1 - cpu_self0) / wall : 0);
-    if (opt.server_pid > 0 && cpu_srv0 >= 0 && cpu_srv1 >= 0) printf(",\"serverCpu\":%.4f", wall > 0 ? (cpu_srv1 - cpu_srv0) / wall : 0);
+    if (cpu_srv0 >= 0 && cpu_srv1 >= 0) printf(",\"serverCpu\":%.4f", wall > 0 ? (cpu_srv1 - cpu_srv0) / wall : 0);
     printf(",\"cpuBusy\":[");
     for (int i = 0; i < ncpu_stat; i++) {
       unsigned long long dt = cpu_total1[i] - cpu_total0[i];

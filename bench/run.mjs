@@ -91,7 +91,16 @@ const SERVERS = {
 if (process.env.BENCH_CANDIDATE_ENTRY) {
   SERVERS.candidate = { ...SERVERS['tcp-echo'], label: 'candidate', args: [path.resolve(process.env.BENCH_CANDIDATE_ENTRY)] };
 }
-const SERVER_IDS = envList('BENCH_SERVERS', Object.keys(SERVERS));
+// `node bench/run.mjs workers` (npm run bench:workers): tcp-echo with ECHO_WORKERS=1 and =2, both free to
+// use every CPU (the load generator keeps its own), on the workloads that have connections to spread.
+const ALL_CPUS = `0-${os.cpus().length - 1}`;
+for (const n of [1, 2]) {
+  SERVERS[`workers-${n}`] = { ...SERVERS['tcp-echo'], label: `tcp-echo, ${n} worker${n > 1 ? 's' : ''}`, env: { ...SERVERS['tcp-echo'].env, ECHO_WORKERS: String(n) }, cpus: ALL_CPUS, optIn: true };
+}
+const WORKERS_MODE = process.argv[2] === 'workers';
+const SERVER_IDS = envList('BENCH_SERVERS', WORKERS_MODE ? ['workers-1', 'workers-2'] : Object.keys(SERVERS).filter((id) => !SERVERS[id].optIn));
+/** Ratios are against bare Node when it runs, else against the first server listed. */
+const BASELINE = SERVER_IDS.includes('bare') ? 'bare' : SERVER_IDS[0];
 
 // Bulk windows: bytes a connection may have in flight (sent, not yet echoed). Enough to keep the
 // server busy, small enough that the data stays in cache; the same for every server.
@@ -107,7 +116,7 @@ const WORKLOADS = [
   { id: 'scrape-fast', kind: 'bulk', conns: 1, size: 65536, window: 1 << 20, scrapeHz: SCRAPE_HZ, metricsOnly: true, title: `bulk 1x64 KiB + /metrics at ${SCRAPE_HZ} Hz` },
   { id: 'scrape-cpu', kind: 'scrape-cpu', metricsOnly: true, title: 'server CPU per /metrics scrape (no load)' },
 ];
-const WORKLOAD_IDS = envList('BENCH_WORKLOADS', WORKLOADS.map((w) => w.id));
+const WORKLOAD_IDS = envList('BENCH_WORKLOADS', WORKERS_MODE ? ['bulk-64x16k', 'pingpong-100', 'churn-50'] : WORKLOADS.map((w) => w.id));
 
 // ---------- machine ----------
 function readLimit(pid = 'self') {
@@ -121,6 +130,13 @@ function vmRssBytes(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!m) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(m[1]) * 1024;
+}
+function childPids(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 function procCpuSeconds(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -180,7 +196,7 @@ function pinned(cpu, cmd, args) {
 /** Starts a server pinned to SERVER_CPU; resolves once it logged its "listening" line. */
 async function startServer(id) {
   const def = SERVERS[id];
-  const { cmd, args } = pinned(SERVER_CPU, def.cmd, def.args);
+  const { cmd, args } = pinned(def.cpus ?? SERVER_CPU, def.cmd, def.args);
   const child = track(
     spawn(cmd, args, {
       env: { ...process.env, ECHO_HOST: HOST, ECHO_PORT: '0', ...def.env, ...(GLIBC_TUNABLES ? { GLIBC_TUNABLES } : {}) },
@@ -222,6 +238,8 @@ async function startServer(id) {
   return {
     id,
     pid: child.pid,
+    /** The server's processes: itself and, with ECHO_WORKERS, its workers (read now: workers may be replaced). */
+    pids: () => [child.pid, ...childPids(child.pid)],
     echoPort: line.echo.port,
     httpPort: line.http?.port,
     stderr: () => stderr,
@@ -287,7 +305,7 @@ function scrapeOnce(port) {
 }
 
 // ---------- workloads ----------
-const commonArgs = (server) => ['--host', HOST, '--port', String(server.echoPort), '--server-pid', String(server.pid)];
+const commonArgs = (server) => ['--host', HOST, '--port', String(server.echoPort), '--server-pid', server.pids().join(',')];
 
 async function runTimed(server, w) {
   const args = [
@@ -301,8 +319,17 @@ async function runTimed(server, w) {
   ];
   if (w.window) args.push('--window', String(w.window));
   if (w.scrapeHz) args.push('--scrape-port', String(server.httpPort), '--scrape-interval-ms', String(1000 / w.scrapeHz));
+  const pids = server.pids();
+  const cpuBefore = pids.map(procCpuSeconds);
   const run = await runLoadgen(args, { timeoutMs: (WARMUP + DURATION + 90) * 1000 });
-  return checkRun(server, w, run);
+  const out = checkRun(server, w, run);
+  if (pids.length > 1) {
+    // How the work split between the workers (warm-up included): SCHED_NONE leaves it to the kernel.
+    const used = pids.map((pid, i) => (existsSync(`/proc/${pid}`) ? procCpuSeconds(pid) - cpuBefore[i] : NaN));
+    const total = used.reduce((a, b) => a + b, 0);
+    out.cpuShares = used.map((u) => u / total);
+  }
+  return out;
 }
 
 function checkRun(server, w, run) {
@@ -461,13 +488,13 @@ function summarize(runs) {
       med[server][workload] = m;
     }
   }
-  // Ratios against bare Node: the median over repetitions of the ratio of runs made seconds apart.
+  // Ratios against the baseline: the median over repetitions of the ratio of runs made seconds apart.
   const ratios = {};
   for (const [server, byWorkload] of Object.entries(runs)) {
-    if (server === 'bare' || !runs.bare) continue;
+    if (server === BASELINE || !runs[BASELINE]) continue;
     ratios[server] = {};
     for (const [workload, reps] of Object.entries(byWorkload)) {
-      const base = runs.bare[workload];
+      const base = runs[BASELINE][workload];
       if (!base) continue;
       ratios[server][workload] = {};
       for (const key of METRICS) {
@@ -554,8 +581,8 @@ function printTable({ med, ratios }, machine) {
       const v = m?.[row.metric];
       let cell = fmt(v, row.digits);
       const ratio = ratios[s]?.[row.workload]?.[row.metric];
-      if (row.ratio && s !== 'bare' && v !== undefined && ratio !== undefined) cell += ` (${ratio.toFixed(2)}x)`;
-      if (row.ratio && s === 'bare' && v !== undefined) cell += ' (1.00x)';
+      if (row.ratio && s !== BASELINE && v !== undefined && ratio !== undefined) cell += ` (${ratio.toFixed(2)}x)`;
+      if (row.ratio && s === BASELINE && v !== undefined) cell += ' (1.00x)';
       cells.push(cell);
     }
     // The scrape runs compare against the same load without scrapes, run next to them.
@@ -591,7 +618,8 @@ function printTable({ med, ratios }, machine) {
   const out = [render(header), sep, ...lines.map(render), sep, ...cpuRows.map(render)];
   console.log('');
   console.log(`${machine.cpuModel}, ${machine.cpus} CPUs, ${machine.kernel}; Node ${machine.node}; ${machine.python}; ${machine.date}`);
-  console.log(`server on CPU ${SERVER_CPU}, load generator on CPU ${CLIENT_CPU}; median of ${REPS} repetition(s), ${DURATION} s measured after ${WARMUP} s warm-up`);
+  const placement = servers.map((s) => SERVERS[s].cpus).some(Boolean) ? servers.map((s) => `${s} on CPUs ${SERVERS[s].cpus ?? SERVER_CPU}`).join(', ') : `server on CPU ${SERVER_CPU}`;
+  console.log(`${placement}, load generator on CPU ${CLIENT_CPU}; median of ${REPS} repetition(s), ${DURATION} s measured after ${WARMUP} s warm-up; ratios against ${SERVERS[BASELINE].label}`);
   console.log(`servers run with GLIBC_TUNABLES=${GLIBC_TUNABLES ?? '(unset)'}`);
   console.log(out.join('\n'));
   return out.join('\n');
@@ -694,6 +722,16 @@ async function main() {
     if (parts.length) ranges.push(`  ${w}: ${parts.join(', ')}`);
   }
   if (ranges.length && REPS > 1) console.log(`\nrange over the ${REPS} repetitions (min-max):\n${ranges.join('\n')}`);
+  const splits = [];
+  for (const [id, byWorkload] of Object.entries(runs)) {
+    for (const [w, reps] of Object.entries(byWorkload)) {
+      const shares = reps.filter((r) => r?.ok && r.cpuShares).map((r) => [r.cpuShares[0], ...r.cpuShares.slice(1).sort((a, b) => b - a)]);
+      if (!shares.length) continue;
+      const [primary, ...workers] = shares[0].map((_, i) => pct(median(shares.map((x) => x[i]))));
+      splits.push(`  ${id} ${w}: primary ${primary}, workers ${workers.join(' / ')}`);
+    }
+  }
+  if (splits.length) console.log(`\nserver CPU split between its processes (median):\n${splits.join('\n')}`);
   const svc = med['tcp-echo'];
   const bare = med.bare;
   if (svc && bare) {
