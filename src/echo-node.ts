@@ -49,6 +49,8 @@ export interface EchoNodeDeps {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Certificate material already loaded and checked; absent, tls listeners read the files at listen(). */
   readonly tlsMaterial?: TlsMaterial;
+  /** This process is one of several workers serving the same ports (see EchoListenerOptions.reusePort). */
+  readonly reusePort?: boolean;
 }
 
 export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls' | 'udp'>, deps: EchoNodeDeps): EchoNode {
@@ -78,6 +80,7 @@ export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls'
       ...config.echo,
       host: spec.host,
       port: spec.port,
+      reusePort: deps.reusePort,
       proxy: spec.proxy,
       proxyTimeoutMs: config.echo.proxyTimeoutMs,
       banner: config.echo.banner ? compileBanner(config.echo.banner, { listener: spec.name, env: deps.env ?? process.env }) : undefined,

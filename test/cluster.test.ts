@@ -1,9 +1,12 @@
 // Multi-process mode: real worker processes sharing the echo port, one sidecar aggregating them.
 import { afterEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { collectUntilEnd, echoRoundTrip, openClient, patternedBytes } from './support/echo-client.js';
 import { httpRequest, parseExposition, sample, scrape } from './support/metrics.js';
+import { freePort } from './support/containers.js';
+import { NODE_22, nodeRelease } from './support/node-release.js';
 import { runToExit, spawnService, type ServiceProcess } from './support/process.js';
 import { waitFor, within } from './support/wait.js';
 
@@ -12,8 +15,8 @@ afterEach(async () => {
   await Promise.all(started.splice(0).map((p) => p.ensureStopped()));
 });
 
-async function startCluster(env: Record<string, string> = {}): Promise<ServiceProcess> {
-  const service = await spawnService({ env: { ECHO_WORKERS: '2', ...env }, startTimeoutMs: 20_000 });
+async function startCluster(env: Record<string, string> = {}, node?: string): Promise<ServiceProcess> {
+  const service = await spawnService({ env: { ECHO_WORKERS: '2', ...env }, startTimeoutMs: 20_000, node });
   started.push(service);
   return service;
 }
@@ -139,6 +142,59 @@ describe('ECHO_WORKERS=2', () => {
       expect(result.stdout).not.toMatch(/"event":"listening"/);
     } finally {
       blocker.close();
+    }
+  });
+});
+
+/** Listening IPv4 sockets bound to `port`, from /proc/net/tcp (state 0A = LISTEN). */
+function listeningSockets(port: number): number {
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields[1]?.endsWith(hexPort) && fields[3] === '0A').length;
+}
+
+/** net.Server's reusePort arrived in Node 22.12 and 23.1. */
+function hasReusePort(version: string): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
+const node22 = process.platform === 'linux' ? nodeRelease(NODE_22) : undefined;
+
+describe.runIf(node22)(`ECHO_WORKERS=2 on a fixed port under Node ${NODE_22} (the image's Node line): SO_REUSEPORT`, () => {
+  it('each worker listens on a socket of its own and the kernel spreads connections evenly; Node 20 shares one socket', async () => {
+    const port = await freePort();
+    const service = await startCluster({ ECHO_PORT: String(port) }, node22);
+    expect(service.echoPort).toBe(port);
+    expect(listeningSockets(port)).toBe(2);
+
+    const clients = await Promise.all(Array.from({ length: 200 }, () => openClient(port)));
+    const spread = await waitFor(async () => {
+      const actives = (await healthz(service.httpPort)).workers.processes.map((w) => w.active ?? 0);
+      return actives.reduce((a, b) => a + b, 0) === 200 ? actives : undefined;
+    }, { timeoutMs: 10_000, what: 'worker status to show 200 connections' });
+    // The kernel picks a socket by a hash of each connection's addresses: about half each, and
+    // fewer than 60 of 200 on one worker has a chance below one in 10^8.
+    expect(Math.min(...spread), `connections per worker: ${spread.join(', ')}`).toBeGreaterThanOrEqual(60);
+    await Promise.all(
+      clients.map(async (socket, i) => {
+        const payload = patternedBytes(1000 + i, i + 1);
+        const echoed = collectUntilEnd(socket);
+        socket.end(payload);
+        expect((await echoed).equals(payload)).toBe(true);
+      }),
+    );
+    service.kill('SIGTERM');
+    expect((await service.exited).code).toBe(0);
+
+    // The control: under a Node without reusePort (this machine's 20) the workers share one socket.
+    if (!hasReusePort(process.versions.node)) {
+      const shared = await startCluster({ ECHO_PORT: String(port) });
+      expect(listeningSockets(port)).toBe(1);
+      shared.kill('SIGTERM');
+      expect((await shared.exited).code).toBe(0);
     }
   });
 });

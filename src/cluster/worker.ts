@@ -30,7 +30,7 @@ export async function runWorker(config: Config, deps: WorkerDeps): Promise<void>
   const now = deps.now ?? (() => performance.now());
   // The limit is shared out so that all workers together never exceed it.
   const maxConnections = config.echo.maxConnections > 0 ? Math.max(1, Math.floor(config.echo.maxConnections / config.workers)) : 0;
-  const node = createEchoNode({ ...config, echo: { ...config.echo, maxConnections } }, { logger, version: deps.version, now, tlsMaterial: deps.tlsMaterial });
+  const node = createEchoNode({ ...config, echo: { ...config.echo, maxConnections } }, { logger, version: deps.version, now, tlsMaterial: deps.tlsMaterial, reusePort: true });
 
   const reportStatus = () =>
     void send({ type: 'tcp-echo:status', status: { accepting: echo.accepting, active: echo.activeConnections, pendingWriteBytes: echo.pendingWriteBytes() } });

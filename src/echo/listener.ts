@@ -21,6 +21,12 @@ export interface EchoListenerOptions {
   readonly descriptors?: DescriptorSource;
   /** TLS listeners: makes the certificate, key and handshake handling (files are read at listen()). */
   readonly tls?: () => Promise<TlsEndpoint>;
+  /**
+   * One of several processes serving this port (ECHO_WORKERS): bind a socket of its own with
+   * SO_REUSEPORT, so the kernel spreads new connections evenly over the workers. Node 22.12+ does
+   * this for a fixed port; older Node ignores the option and the workers share the primary's socket.
+   */
+  readonly reusePort?: boolean;
   /** A PROXY protocol v1/v2 header precedes each connection's bytes. */
   readonly proxy?: boolean;
   readonly proxyTimeoutMs?: number;
@@ -272,7 +278,9 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
       server = buildServer(options.tls ? await options.tls() : undefined);
       if (options.maxConnections > 0) server.maxConnections = options.maxConnections;
       server.on('drop', onDrop);
-      server.listen({ host: options.host, port: options.port });
+      // Port 0 with a socket per worker would give each worker a different port.
+      const reusePort = options.reusePort === true && options.port !== 0;
+      server.listen({ host: options.host, port: options.port, ...(reusePort ? { reusePort } : {}) });
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(error))]);
       server.on('error', onServerError);
       noDelayInherited = setNoDelayForAccepted(server);
