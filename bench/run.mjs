@@ -22,6 +22,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
@@ -94,8 +95,18 @@ if (process.env.BENCH_CANDIDATE_ENTRY) {
 // `node bench/run.mjs workers` (npm run bench:workers): tcp-echo with ECHO_WORKERS=1 and =2, both free to
 // use every CPU (the load generator keeps its own), on the workloads that have connections to spread.
 const ALL_CPUS = `0-${os.cpus().length - 1}`;
+// BENCH_WORKERS_NODE: the node binary for these rows (Node 22.12+ gives each worker its own
+// SO_REUSEPORT socket; it needs a fixed port, so these rows get one).
 for (const n of [1, 2]) {
-  SERVERS[`workers-${n}`] = { ...SERVERS['tcp-echo'], label: `tcp-echo, ${n} worker${n > 1 ? 's' : ''}`, env: { ...SERVERS['tcp-echo'].env, ECHO_WORKERS: String(n) }, cpus: ALL_CPUS, optIn: true };
+  SERVERS[`workers-${n}`] = {
+    ...SERVERS['tcp-echo'],
+    label: `tcp-echo, ${n} worker${n > 1 ? 's' : ''}`,
+    cmd: process.env.BENCH_WORKERS_NODE || process.execPath,
+    env: { ...SERVERS['tcp-echo'].env, ECHO_WORKERS: String(n) },
+    cpus: ALL_CPUS,
+    fixedPort: true,
+    optIn: true,
+  };
 }
 const WORKERS_MODE = process.argv[2] === 'workers';
 const SERVER_IDS = envList('BENCH_SERVERS', WORKERS_MODE ? ['workers-1', 'workers-2'] : Object.keys(SERVERS).filter((id) => !SERVERS[id].optIn));
@@ -189,6 +200,15 @@ function buildLoadgen() {
   execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-o', LOADGEN, LOADGEN_SRC], { stdio: 'inherit' });
 }
 
+/** A port free right now (bound and released), for servers that must be given a fixed one. */
+async function freePort() {
+  const probe = net.createServer();
+  await new Promise((resolve, reject) => probe.once('error', reject).listen(0, HOST, resolve));
+  const { port } = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
 function pinned(cpu, cmd, args) {
   return { cmd: 'taskset', args: ['-c', String(cpu), cmd, ...args] };
 }
@@ -199,7 +219,7 @@ async function startServer(id) {
   const { cmd, args } = pinned(def.cpus ?? SERVER_CPU, def.cmd, def.args);
   const child = track(
     spawn(cmd, args, {
-      env: { ...process.env, ECHO_HOST: HOST, ECHO_PORT: '0', ...def.env, ...(GLIBC_TUNABLES ? { GLIBC_TUNABLES } : {}) },
+      env: { ...process.env, ECHO_HOST: HOST, ECHO_PORT: def.fixedPort ? String(await freePort()) : '0', ...def.env, ...(GLIBC_TUNABLES ? { GLIBC_TUNABLES } : {}) },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );
