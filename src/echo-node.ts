@@ -55,7 +55,6 @@ export interface EchoNodeDeps {
 
 export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls' | 'udp'>, deps: EchoNodeDeps): EchoNode {
   const { logger, now } = deps;
-  const durationRecorders = new Map<string, (seconds: number) => void>();
   const members: Member[] = config.listeners.map((spec): Member => {
     const listenerLogger = logger.child({ component: 'echo', listener: spec.name });
     if (spec.transport === 'udp') {
@@ -91,7 +90,6 @@ export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls'
       stats,
       logger: listenerLogger,
       now,
-      recordDuration: (seconds) => durationRecorders.get(spec.name)?.(seconds),
     });
     return { kind: 'tcp', spec, stats, listener, tls };
   });
@@ -116,7 +114,6 @@ export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls'
       },
     ],
   });
-  for (const m of tcp) durationRecorders.set(m.spec.name, metrics.connectionDurationRecorder(m.spec.name));
 
   const sum = (read: (m: TcpMember) => number) => tcp.reduce((total, m) => total + read(m), 0);
   const echo: EchoGroup = {

@@ -1,7 +1,7 @@
 // Every metric the service exposes, defined in one place on a Registry of its own.
 // Echo counters are plain numbers owned by the echo path; they are read here at scrape time.
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric, type OpenMetricsContentType } from 'prom-client';
-import { createLabelledHistogram } from './duration-histogram.js';
+import { registerLabelledHistogram } from './duration-histogram.js';
 import { ACCEPT_ERROR_CODES, CLOSE_REASONS, REJECT_REASONS, type ByteTotals, type EchoStats } from './echo/stats.js';
 
 /** One echo listener as the metrics see it; `name` is the value of its `listener` label. */
@@ -33,15 +33,11 @@ export interface MetricsRenderer {
 
 export interface Metrics extends MetricsRenderer {
   readonly registry: Registry;
-  /** A recorder of connection lifetimes for one listener, bound once (no label lookup per close). */
-  connectionDurationRecorder(listener: string): (seconds: number) => void;
 }
 
 // prom-client's defaults include gauges named *_total, which `promtool check metrics` rejects;
 // each has a twin without the suffix that stays.
 const DEFAULT_METRICS_LEFT_OUT = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
-
-const DURATION_BUCKETS = [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600];
 
 export function createMetrics({ sources, extra = [], version }: MetricsOptions): Metrics {
   const registry = new Registry();
@@ -90,12 +86,11 @@ export function createMetrics({ sources, extra = [], version }: MetricsOptions):
   counterBy('echo_connections_closed_total', 'Closed client connections, by reason.', 'reason', CLOSE_REASONS, (source) => source.stats.closed);
   counterOf('echo_received_bytes_total', 'Bytes read from clients.', (source) => source.byteTotals().received);
   counterOf('echo_sent_bytes_total', 'Bytes written back to clients (accepted by the kernel).', (source) => source.byteTotals().sent);
-  const durations = createLabelledHistogram({
+  registerLabelledHistogram({
     name: 'echo_connection_duration_seconds',
     help: 'Lifetime of client connections.',
-    buckets: DURATION_BUCKETS,
     labelName: 'listener',
-    labelValues: sources.map((source) => source.name),
+    series: () => sources.map((source) => [source.name, source.stats.durations] as const),
     registry,
   });
   counterOf('echo_backpressure_pauses_total', 'Times reading from a client paused because it was not reading its echo.', (source) => source.stats.backpressurePauses);
@@ -114,7 +109,6 @@ export function createMetrics({ sources, extra = [], version }: MetricsOptions):
 
   return {
     registry,
-    connectionDurationRecorder: (name) => durations.observer(name),
     render: createRenderer(registry),
   };
 }

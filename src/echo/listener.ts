@@ -5,6 +5,7 @@ import type { TlsEndpoint } from '../tls/index.js';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { observe } from '../duration-histogram.js';
 import { EchoConnection, type ConnectionIntro } from './connection.js';
 import type { AcceptErrorCode, ByteTotals, CloseReason, EchoStats, RejectReason } from './stats.js';
 
@@ -35,7 +36,6 @@ export interface EchoListenerOptions {
   readonly stats: EchoStats;
   readonly logger: Logger;
   readonly now: () => number;
-  readonly recordDuration: (seconds: number) => void;
 }
 
 export interface EchoListener {
@@ -119,7 +119,7 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
     stats.closedBytes.received += received;
     stats.closedBytes.sent += sent;
     stats.closed[reason]++;
-    options.recordDuration(durationSeconds);
+    observe(stats.durations, durationSeconds);
     if (connections.size === 0 && awaitingHeader.size === 0) wakeIdle();
   };
   const wakeIdle = () => {

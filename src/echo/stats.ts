@@ -1,5 +1,6 @@
 // Counters the echo path keeps as plain numbers; metrics read them at scrape time,
 // so a connection's life costs a few additions and a chunk costs nothing here.
+import { createBucketCounts, type BucketCounts } from '../duration-histogram.js';
 
 export const CLOSE_REASONS = ['client_end', 'reset', 'idle_timeout', 'max_lifetime', 'shutdown', 'error'] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
@@ -16,6 +17,9 @@ export type AcceptErrorCode = (typeof ACCEPT_ERROR_CODES)[number];
 export const PROXY_ERROR_REASONS = ['timeout', 'malformed', 'closed', 'error'] as const;
 export type ProxyErrorReason = (typeof PROXY_ERROR_REASONS)[number];
 
+/** Upper bounds (seconds) of the connection-lifetime histogram buckets. */
+export const DURATION_BUCKETS = [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600];
+
 export interface ByteTotals {
   received: number;
   sent: number;
@@ -30,6 +34,8 @@ export interface EchoStats {
   readonly proxyErrors: Record<ProxyErrorReason, number>;
   /** Bytes of connections that have closed; live ones are added at read time. */
   readonly closedBytes: ByteTotals;
+  /** Lifetimes of closed connections, in seconds. */
+  readonly durations: BucketCounts;
 }
 
 const zeroes = <K extends string>(keys: readonly K[]) =>
@@ -44,5 +50,6 @@ export function createEchoStats(): EchoStats {
     acceptErrors: zeroes(ACCEPT_ERROR_CODES),
     proxyErrors: zeroes(PROXY_ERROR_REASONS),
     closedBytes: { received: 0, sent: 0 },
+    durations: createBucketCounts(DURATION_BUCKETS),
   };
 }
