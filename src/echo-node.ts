@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
+import { registerScrapedCounter } from './scraped-counter.js';
 import type { Config, ListenerSpec } from './config.js';
 import { compileBanner } from './echo/banner.js';
 import { createEchoListener, type EchoListener } from './echo/listener.js';
@@ -183,44 +184,31 @@ export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls'
 
 function registerProxyMetrics(registry: Registry, members: readonly TcpMember[]): void {
   if (members.length === 0) return;
-  new Counter({
-    name: 'echo_proxy_protocol_errors_total',
-    help: 'Connections on +proxy listeners closed because their PROXY header was missing, malformed, late or cut short.',
-    labelNames: ['listener', 'reason'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const m of members) for (const reason of PROXY_ERROR_REASONS) this.inc({ listener: m.spec.name, reason }, m.stats.proxyErrors[reason]);
+  registerScrapedCounter(
+    registry,
+    { name: 'echo_proxy_protocol_errors_total', help: 'Connections on +proxy listeners closed because their PROXY header was missing, malformed, late or cut short.', labelNames: ['listener', 'reason'] },
+    (add) => {
+      for (const m of members) for (const reason of PROXY_ERROR_REASONS) add({ listener: m.spec.name, reason }, m.stats.proxyErrors[reason]);
     },
-  });
+  );
 }
 
 function registerTlsMetrics(registry: Registry, members: readonly TcpMember[]): void {
   if (members.length === 0) return;
   const tlsOf = (m: TcpMember) => m.tls as NonNullable<TcpMember['tls']>;
-  new Counter({
-    name: 'echo_tls_handshake_failures_total',
-    help: 'TLS handshakes that failed, by reason; never fatal.',
-    labelNames: ['listener', 'reason'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const m of members) for (const reason of TLS_HANDSHAKE_FAILURE_REASONS) this.inc({ listener: m.spec.name, reason }, tlsOf(m).stats.handshakeFailures[reason]);
-    },
+  registerScrapedCounter(registry, { name: 'echo_tls_handshake_failures_total', help: 'TLS handshakes that failed, by reason; never fatal.', labelNames: ['listener', 'reason'] }, (add) => {
+    for (const m of members) for (const reason of TLS_HANDSHAKE_FAILURE_REASONS) add({ listener: m.spec.name, reason }, tlsOf(m).stats.handshakeFailures[reason]);
   });
-  new Counter({
-    name: 'echo_tls_reloads_total',
-    help: 'Certificate reloads (SIGHUP), by result; a failed reload keeps the previous certificate.',
-    labelNames: ['listener', 'result'],
-    registers: [registry],
-    collect() {
-      this.reset();
+  registerScrapedCounter(
+    registry,
+    { name: 'echo_tls_reloads_total', help: 'Certificate reloads (SIGHUP), by result; a failed reload keeps the previous certificate.', labelNames: ['listener', 'result'] },
+    (add) => {
       for (const m of members) {
-        this.inc({ listener: m.spec.name, result: 'ok' }, tlsOf(m).stats.reloads);
-        this.inc({ listener: m.spec.name, result: 'error' }, tlsOf(m).stats.reloadFailures);
+        add({ listener: m.spec.name, result: 'ok' }, tlsOf(m).stats.reloads);
+        add({ listener: m.spec.name, result: 'error' }, tlsOf(m).stats.reloadFailures);
       }
     },
-  });
+  );
   new Gauge({
     name: 'echo_tls_certificate_expiry_timestamp_seconds',
     help: 'notAfter of the certificate in use, as a Unix timestamp.',

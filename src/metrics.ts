@@ -1,7 +1,8 @@
 // Every metric the service exposes, defined in one place on a Registry of its own.
 // Echo counters are plain numbers owned by the echo path; they are read here at scrape time.
-import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric, type OpenMetricsContentType } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics, type Metric, type OpenMetricsContentType } from 'prom-client';
 import { registerLabelledHistogram } from './duration-histogram.js';
+import { registerScrapedCounter } from './scraped-counter.js';
 import { ACCEPT_ERROR_CODES, CLOSE_REASONS, REJECT_REASONS, type ByteTotals, type EchoStats } from './echo/stats.js';
 
 /** One echo listener as the metrics see it; `name` is the value of its `listener` label. */
@@ -44,31 +45,17 @@ export function createMetrics({ sources, extra = [], version }: MetricsOptions):
   const registers = [registry];
   const listener = ['listener'] as const;
 
-  /** A counter whose series are read, per listener (and per `key` value), from plain numbers at scrape time. */
+  /** A counter read per listener (and per `key` value) from the echo path's plain numbers at scrape time. */
   const counterOf = (name: string, help: string, read: (source: EchoSource) => number) =>
-    new Counter({
-      name,
-      help,
-      labelNames: listener,
-      registers,
-      collect() {
-        this.reset();
-        for (const source of sources) this.inc({ listener: source.name }, read(source));
-      },
+    registerScrapedCounter(registry, { name, help, labelNames: listener }, (add) => {
+      for (const source of sources) add({ listener: source.name }, read(source));
     });
   const counterBy = <K extends string>(name: string, help: string, key: string, keys: readonly K[], read: (source: EchoSource) => Record<K, number>) =>
-    new Counter({
-      name,
-      help,
-      labelNames: ['listener', key],
-      registers,
-      collect() {
-        this.reset();
-        for (const source of sources) {
-          const values = read(source);
-          for (const k of keys) this.inc({ listener: source.name, [key]: k }, values[k]);
-        }
-      },
+    registerScrapedCounter(registry, { name, help, labelNames: ['listener', key] }, (add) => {
+      for (const source of sources) {
+        const values = read(source);
+        for (const k of keys) add({ listener: source.name, [key]: k }, values[k]);
+      }
     });
 
   new Gauge({

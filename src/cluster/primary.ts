@@ -1,7 +1,8 @@
 import type { Cluster, Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
+import { registerScrapedCounter } from '../scraped-counter.js';
 import type { Config } from '../config.js';
 import { watchEventLoop } from '../http/liveness.js';
 import { createSidecar } from '../http/sidecar.js';
@@ -74,15 +75,7 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
       this.set([...records.values()].filter((r) => r.listening && r.status?.accepting !== false).length);
     },
   });
-  new Counter({
-    name: 'echo_worker_restarts_total',
-    help: 'Echo workers that died and were replaced.',
-    registers: [ownRegistry],
-    collect() {
-      this.reset();
-      this.inc(restarts);
-    },
-  });
+  registerScrapedCounter(ownRegistry, { name: 'echo_worker_restarts_total', help: 'Echo workers that died and were replaced.' }, (add) => add({}, restarts));
 
   const send = (record: WorkerRecord, message: PrimaryMessage) => {
     if (record.worker.isConnected()) record.worker.send(message);

@@ -1,6 +1,7 @@
 // The UDP echo metrics. Like the TCP ones (src/metrics.ts) they read plain counters at scrape time
 // (collect()), so the datagram path never touches prom-client.
-import { Counter, type Registry, type RegistryContentType } from 'prom-client';
+import type { Registry, RegistryContentType } from 'prom-client';
+import { registerScrapedCounter } from '../scraped-counter.js';
 import { UDP_ERROR_REASONS, type UdpStats } from './stats.js';
 
 /** Constant labels for one listener's series, e.g. `{ listener: 'udp://0.0.0.0:7000' }` (values from configuration only). */
@@ -39,52 +40,33 @@ export function registerUdpMetrics(registry: Registry<RegistryContentType>, stat
   }
   const reserved = labelNames.find((name) => RESERVED_LABELS.has(name));
   if (reserved) throw new Error(`registerUdpMetrics: label '${reserved}' is used by the UDP metrics themselves`);
-  const registers = [registry];
   const base = (source: UdpMetricsSource) => source.labels ?? {};
 
-  new Counter({
+  const datagrams = {
     name: 'echo_udp_datagrams_total',
     help: 'UDP echo datagrams, by direction: received from clients (oversize ones included) and sent back (accepted by the kernel).',
     labelNames: [...labelNames, 'direction'],
-    registers,
-    collect() {
-      this.reset();
-      for (const source of sources) {
-        this.inc({ ...base(source), direction: 'received' }, source.stats.receivedDatagrams);
-        this.inc({ ...base(source), direction: 'sent' }, source.stats.sentDatagrams);
-      }
-    },
+  };
+  registerScrapedCounter(registry, datagrams, (add) => {
+    for (const source of sources) {
+      add({ ...base(source), direction: 'received' }, source.stats.receivedDatagrams);
+      add({ ...base(source), direction: 'sent' }, source.stats.sentDatagrams);
+    }
   });
-  new Counter({
-    name: 'echo_udp_received_bytes_total',
-    help: 'UDP payload bytes received from clients (oversize datagrams included).',
-    labelNames,
-    registers,
-    collect() {
-      this.reset();
-      for (const source of sources) this.inc(base(source), source.stats.receivedBytes);
-    },
+  registerScrapedCounter(registry, { name: 'echo_udp_received_bytes_total', help: 'UDP payload bytes received from clients (oversize datagrams included).', labelNames }, (add) => {
+    for (const source of sources) add(base(source), source.stats.receivedBytes);
   });
-  new Counter({
-    name: 'echo_udp_sent_bytes_total',
-    help: 'UDP payload bytes sent back to clients (accepted by the kernel).',
-    labelNames,
-    registers,
-    collect() {
-      this.reset();
-      for (const source of sources) this.inc(base(source), source.stats.sentBytes);
-    },
+  registerScrapedCounter(registry, { name: 'echo_udp_sent_bytes_total', help: 'UDP payload bytes sent back to clients (accepted by the kernel).', labelNames }, (add) => {
+    for (const source of sources) add(base(source), source.stats.sentBytes);
   });
-  new Counter({
+  const errors = {
     name: 'echo_udp_errors_total',
     help: 'UDP datagrams not echoed, by reason (oversize, send_queue_full, send_failed) and receive errors (receive_failed).',
     labelNames: [...labelNames, 'reason'],
-    registers,
-    collect() {
-      this.reset();
-      for (const source of sources) {
-        for (const reason of UDP_ERROR_REASONS) this.inc({ ...base(source), reason }, source.stats.errors[reason]);
-      }
-    },
+  };
+  registerScrapedCounter(registry, errors, (add) => {
+    for (const source of sources) {
+      for (const reason of UDP_ERROR_REASONS) add({ ...base(source), reason }, source.stats.errors[reason]);
+    }
   });
 }
