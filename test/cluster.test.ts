@@ -1,12 +1,12 @@
 // Multi-process mode: real worker processes sharing the echo port, one sidecar aggregating them.
 import { afterEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { collectUntilEnd, echoRoundTrip, openClient, patternedBytes } from './support/echo-client.js';
 import { httpRequest, parseExposition, sample, scrape } from './support/metrics.js';
 import { freePort } from './support/containers.js';
 import { NODE_22, nodeRelease } from './support/node-release.js';
+import { tcpSockets } from './support/proc-net.js';
 import { runToExit, spawnService, type ServiceProcess } from './support/process.js';
 import { waitFor, within } from './support/wait.js';
 
@@ -146,13 +146,9 @@ describe('ECHO_WORKERS=2', () => {
   });
 });
 
-/** Listening IPv4 sockets bound to `port`, from /proc/net/tcp (state 0A = LISTEN). */
+/** Listening IPv4 sockets bound to `port` (state 0A = LISTEN). */
 function listeningSockets(port: number): number {
-  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  return readFileSync('/proc/net/tcp', 'utf8')
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/))
-    .filter((fields) => fields[1]?.endsWith(hexPort) && fields[3] === '0A').length;
+  return tcpSockets().filter((row) => row.localPort === port && row.state === '0A').length;
 }
 
 /** net.Server's reusePort arrived in Node 22.12 and 23.1. */

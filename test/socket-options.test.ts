@@ -4,9 +4,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { listenerPorts } from './support/metrics.js';
+import { tcpSockets } from './support/proc-net.js';
 import { startService, type RunningService } from './support/service.js';
 import { toolAvailable } from './support/tools.js';
 import { waitFor } from './support/wait.js';
@@ -16,12 +17,7 @@ const havePython = onLinux && toolAvailable('python3', 'python3');
 
 /** This process's descriptor for the TCP socket from localPort to remotePort (found via /proc/net/tcp). */
 function descriptorOf(localPort: number, remotePort: number): number | undefined {
-  const hexPort = (port: number) => port.toString(16).toUpperCase().padStart(4, '0');
-  const row = readFileSync('/proc/net/tcp', 'utf8')
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/))
-    .find((fields) => fields[1]?.endsWith(`:${hexPort(localPort)}`) && fields[2]?.endsWith(`:${hexPort(remotePort)}`));
-  const inode = row?.[9];
+  const inode = tcpSockets().find((row) => row.localPort === localPort && row.remotePort === remotePort)?.inode;
   if (inode === undefined) return undefined;
   for (const fd of readdirSync('/proc/self/fd')) {
     try {
