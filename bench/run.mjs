@@ -325,11 +325,13 @@ function scrapeOnce(port) {
 }
 
 // ---------- workloads ----------
-const commonArgs = (server) => ['--host', HOST, '--port', String(server.echoPort), '--server-pid', server.pids().join(',')];
+const commonArgs = (server, pids = server.pids()) => ['--host', HOST, '--port', String(server.echoPort), '--server-pid', pids.join(',')];
 
 async function runTimed(server, w) {
+  // The processes whose CPU the load generator sums, and this function splits: read once.
+  const pids = server.pids();
   const args = [
-    ...commonArgs(server),
+    ...commonArgs(server, pids),
     '--mode', w.kind,
     '--conns', String(w.conns),
     '--size', String(w.size),
@@ -339,7 +341,6 @@ async function runTimed(server, w) {
   ];
   if (w.window) args.push('--window', String(w.window));
   if (w.scrapeHz) args.push('--scrape-port', String(server.httpPort), '--scrape-interval-ms', String(1000 / w.scrapeHz));
-  const pids = server.pids();
   const cpuBefore = pids.map(procCpuSeconds);
   const run = await runLoadgen(args, { timeoutMs: (WARMUP + DURATION + 90) * 1000 });
   const out = checkRun(server, w, run);
