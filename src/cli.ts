@@ -1,0 +1,102 @@
+// The command line: parse config, start the service (or the cluster primary / a worker), wire
+// signals. Loaded by main.ts once the V8 settings are in place; runCli resolves once it listens.
+import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { pino, stdTimeFunctions } from 'pino';
+import { ConfigError, parseConfig, type ParseOutcome } from './config.js';
+import cluster from 'node:cluster';
+import { createClusterPrimary } from './cluster/primary.js';
+import { runWorker } from './cluster/worker.js';
+import { createService, type Runnable } from './service.js';
+import { loadTlsMaterialSync, TLS_FILE_SETTINGS, TlsMaterialError, type TlsMaterial } from './tls/index.js';
+
+const EXIT_CONFIG = 2;
+const EXIT_START_FAILED = 1;
+
+function readVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export async function runCli(): Promise<void> {
+  let outcome: ParseOutcome;
+  try {
+    outcome = parseConfig(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`tcp-echo: ${error.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+  if (outcome.kind === 'help') {
+    process.stdout.write(outcome.text);
+    return;
+  }
+  const { config } = outcome;
+  // Unreadable or mismatched certificate files are a configuration error too: exit 2 before anything
+  // listens. What is read here is what the listeners start with (SIGHUP re-reads the files).
+  let tlsMaterial: TlsMaterial | undefined;
+  try {
+    tlsMaterial = config.tls ? loadTlsMaterialSync(config.tls) : undefined;
+  } catch (error) {
+    if (!(error instanceof TlsMaterialError)) throw error;
+    process.stderr.write(`tcp-echo: invalid configuration: ${TLS_FILE_SETTINGS[error.role].env}: ${error.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+  const logger = pino({ level: config.logLevel, base: { service: 'tcp-echo', pid: process.pid }, timestamp: stdTimeFunctions.isoTime });
+  const version = readVersion();
+  if (config.workers > 1 && cluster.isWorker) {
+    // Signals to the process group (Ctrl-C) are the primary's to coordinate.
+    process.on('SIGINT', () => undefined);
+    process.on('SIGTERM', () => undefined);
+    process.on('SIGHUP', () => undefined);
+    await runWorker(config, {
+      tlsMaterial,
+      logger: logger.child({ worker: cluster.worker?.id }),
+      version,
+      send: (message) => new Promise((resolve) => process.send?.(message, undefined, {}, () => resolve())),
+      onMessage: (handler) => process.on('message', handler),
+      exit: (code) => process.exit(code),
+    });
+    return;
+  }
+  const service: Runnable =
+    config.workers > 1 ? createClusterPrimary(config, { logger, version, cluster }) : createService(config, { logger, version, tlsMaterial });
+
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      logger.warn({ event: 'second_signal', signal }, 'second signal: exiting at once');
+      process.exit(128 + constants.signals[signal]);
+    }
+    signalled = true;
+    service.shutdown(signal).then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.fatal({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  // SIGHUP re-reads TLS certificates; without tls listeners it keeps its default meaning.
+  if (config.tls) process.on('SIGHUP', () => void service.reloadTls());
+
+  try {
+    const { echo, http } = await service.start();
+    logger.info(
+      { event: 'listening', echo: { address: echo.address, port: echo.port }, http: { address: http.address, port: http.port } },
+      `echo on ${echo.address}:${echo.port}, sidecar on ${http.address}:${http.port}`,
+    );
+  } catch (error) {
+    // One line for the operator on stderr (a StartError names the listener, address and settings), the detail in the log.
+    const message = error instanceof Error ? error.message : String(error);
+    logger.fatal({ err: error, event: 'start_failed' }, `could not start: ${message}`);
+    process.stderr.write(`tcp-echo: could not start: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+    process.exit(EXIT_START_FAILED);
+  }
+}
