@@ -692,28 +692,27 @@ async function main() {
   // Rotate the order so drift in machine load does not always favour the same server.
   const rotate = (list, k) => list.map((_, i) => list[(i + k) % list.length]);
 
-  // Timed workloads: every server runs (idle, pinned to the server CPU) for the whole loop, and each
-  // workload is measured on each server back to back, so a ratio compares runs seconds apart.
-  if (timed.length) {
-    const servers = {};
-    try {
-      for (const id of SERVER_IDS) if (timed.some((w) => serversFor(w).includes(id))) servers[id] = await startServer(id);
-      for (let rep = 0; rep < REPS; rep++) {
-        for (const [wi, w] of timed.entries()) {
-          for (const id of rotate(serversFor(w), rep + wi)) {
-            const server = servers[id];
-            const quiet = await waitQuiet();
-            let result;
-            if (w.kind === 'scrape-cpu') result = await runScrapeCpu(server).catch((e) => ({ ok: false, error: e.message }));
-            else if (w.scrapeHz) result = await runScrapePair(server, w, rep);
-            else result = await runTimed(server, w);
-            record(id, w, rep, { ...result, machineBusyBefore: quiet.busyCpus });
-            if (!server.alive) throw new Error(`${id} died during ${w.id}: ${server.stderr()}`);
-          }
+  // Timed workloads: a fresh server process for every measurement, each workload measured on each
+  // server back to back, so a ratio compares runs seconds apart of servers with the same history.
+  // Long-lived servers would not have it: V8 sizes the young generation from past traffic (every
+  // batch of new connections can double it) and latency percentiles follow its scavenge pauses:
+  // bare Node's ping-pong 100 p99 rose from 2.6 to 3.7 ms over 20 runs as it grew from 4 to 16 MiB.
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const [wi, w] of timed.entries()) {
+      for (const id of rotate(serversFor(w), rep + wi)) {
+        const server = await startServer(id);
+        try {
+          const quiet = await waitQuiet();
+          let result;
+          if (w.kind === 'scrape-cpu') result = await runScrapeCpu(server).catch((e) => ({ ok: false, error: e.message }));
+          else if (w.scrapeHz) result = await runScrapePair(server, w, rep);
+          else result = await runTimed(server, w);
+          record(id, w, rep, { ...result, machineBusyBefore: quiet.busyCpus });
+          if (!server.alive) throw new Error(`${id} died during ${w.id}: ${server.stderr()}`);
+        } finally {
+          await server.stop();
         }
       }
-    } finally {
-      for (const server of Object.values(servers)) await server.stop();
     }
   }
   // Idle capacity: a fresh process per measurement, so memory other workloads left behind does not hide the cost.
