@@ -9,7 +9,7 @@
 // Settings (environment):
 //   BENCH_REPS=3           repetitions (median reported)
 //   BENCH_DURATION=5       measured seconds per workload (after BENCH_WARMUP=1 unmeasured seconds)
-//   BENCH_SERVERS=bare,tcp-echo,python        which servers
+//   BENCH_SERVERS=bare,tcp-echo,python        which servers (also tcp-echo-gc: tcp-echo with METRICS_GC_DURATION=on)
 //   BENCH_WORKLOADS=bulk-1x64k,...            which workloads (ids in WORKLOADS below)
 //   BENCH_IDLE_CONNS=10000 idle connections wanted (capped by the open-files limit)
 //   BENCH_SERVER_CPU=0 BENCH_CLIENT_CPU=1     CPUs for taskset
@@ -46,16 +46,17 @@ function envNumber(name, fallback, { min = 0, integer = false } = {}) {
   }
   return value;
 }
-function envList(name, all) {
+/** The ids listed in variable `name` (in `known`'s order), or `defaults` when it is unset. */
+function envList(name, defaults, known = defaults) {
   const raw = process.env[name];
-  if (!raw) return all;
+  if (!raw) return defaults;
   const wanted = raw.split(',').map((s) => s.trim()).filter(Boolean);
-  const unknown = wanted.filter((w) => !all.includes(w));
+  const unknown = wanted.filter((w) => !known.includes(w));
   if (unknown.length) {
-    console.error(`bench: ${name}: unknown ${unknown.join(', ')}; known: ${all.join(', ')}`);
+    console.error(`bench: ${name}: unknown ${unknown.join(', ')}; known: ${known.join(', ')}`);
     process.exit(2);
   }
-  return all.filter((a) => wanted.includes(a));
+  return known.filter((a) => wanted.includes(a));
 }
 
 const REPS = envNumber('BENCH_REPS', 3, { min: 1, integer: true });
@@ -92,6 +93,8 @@ const SERVERS = {
 if (process.env.BENCH_CANDIDATE_ENTRY) {
   SERVERS.candidate = { ...SERVERS['tcp-echo'], label: 'candidate', args: [path.resolve(process.env.BENCH_CANDIDATE_ENTRY)] };
 }
+// BENCH_SERVERS=bare,tcp-echo,tcp-echo-gc: what METRICS_GC_DURATION=on (off by default) costs.
+SERVERS['tcp-echo-gc'] = { ...SERVERS['tcp-echo'], label: 'tcp-echo, GC metric on', env: { ...SERVERS['tcp-echo'].env, METRICS_GC_DURATION: 'on' }, optIn: true };
 // `node bench/run.mjs workers` (npm run bench:workers): tcp-echo with ECHO_WORKERS=1 and =2, both free to
 // use every CPU (the load generator keeps its own), on the workloads that have connections to spread.
 const ALL_CPUS = `0-${os.cpus().length - 1}`;
@@ -109,7 +112,7 @@ for (const n of [1, 2]) {
   };
 }
 const WORKERS_MODE = process.argv[2] === 'workers';
-const SERVER_IDS = envList('BENCH_SERVERS', WORKERS_MODE ? ['workers-1', 'workers-2'] : Object.keys(SERVERS).filter((id) => !SERVERS[id].optIn));
+const SERVER_IDS = envList('BENCH_SERVERS', WORKERS_MODE ? ['workers-1', 'workers-2'] : Object.keys(SERVERS).filter((id) => !SERVERS[id].optIn), Object.keys(SERVERS));
 /** Ratios are against bare Node when it runs, else against the first server listed. */
 const BASELINE = SERVER_IDS.includes('bare') ? 'bare' : SERVER_IDS[0];
 

@@ -69,6 +69,10 @@ export interface Config {
     /** When set, /metrics requires `Authorization: Bearer <token>`; probes stay open. */
     readonly metricsToken: string | undefined;
   };
+  readonly metrics: {
+    /** Export nodejs_gc_duration_seconds: watching every garbage collection costs the echo path (runtime-metrics.ts). */
+    readonly gcDuration: boolean;
+  };
   readonly logLevel: LogLevel;
   /** Echo worker processes; 1 = everything in one process. */
   readonly workers: number;
@@ -122,6 +126,7 @@ type Key =
   | 'maxPendingBytes'
   | 'httpRequestTimeoutMs'
   | 'metricsToken'
+  | 'metricsGcDuration'
   | 'workers';
 
 interface Setting<T> {
@@ -163,6 +168,8 @@ const pendingBytes = (raw: string) => {
 // RFC 6750 b64token: what fits in `Authorization: Bearer <token>` unquoted. Empty = no token.
 const bearerToken = (raw: string) => (raw === '' || (/^[A-Za-z0-9\-._~+/]+=*$/.test(raw) && raw.length <= 1024) ? raw : undefined);
 
+const onOff = (raw: string) => (raw === 'on' ? true : raw === 'off' ? false : undefined);
+
 const MAX_WORKERS = 256;
 const workerCount = (raw: string) => (raw === 'auto' ? availableParallelism() : raw === '0' ? undefined : wholeNumber(MAX_WORKERS)(raw));
 
@@ -177,7 +184,7 @@ const PORT_ALLOWED = 'an integer from 0 to 65535 (0 = ephemeral)';
 const MS_ALLOWED = `an integer number of milliseconds from 0 to ${MAX_TIMER_MS}`;
 const HOST_ALLOWED = 'an IP address or hostname';
 
-const SETTINGS: readonly Setting<string | number>[] = [
+const SETTINGS: readonly Setting<string | number | boolean>[] = [
   { key: 'host', env: 'ECHO_HOST', flag: '--host', fallback: '0.0.0.0', meaning: 'echo listener address', parse: hostname, allowed: HOST_ALLOWED },
   { key: 'port', env: 'ECHO_PORT', flag: '--port', fallback: '7000', meaning: 'echo listener port (0 = ephemeral)', parse: port, allowed: PORT_ALLOWED },
   { key: 'httpHost', env: 'HTTP_HOST', flag: '--http-host', fallback: '0.0.0.0', meaning: 'sidecar (health, metrics) address', parse: hostname, allowed: HOST_ALLOWED },
@@ -203,6 +210,7 @@ const SETTINGS: readonly Setting<string | number>[] = [
   { key: 'proxyTimeoutMs', env: 'ECHO_PROXY_TIMEOUT_MS', flag: '--proxy-timeout-ms', fallback: '5000', meaning: '+proxy listeners: deadline for the PROXY header', parse: milliseconds, allowed: MS_ALLOWED },
   { key: 'banner', env: 'ECHO_BANNER', flag: '--banner', fallback: '', meaning: 'line sent on connect: {hostname} {client_addr} {listener} {env:NAME}; empty = off', parse: anyText(1024), allowed: 'up to 1024 characters, one line' },
   { key: 'httpRequestTimeoutMs', env: 'HTTP_REQUEST_TIMEOUT_MS', flag: '--http-request-timeout-ms', fallback: '10000', meaning: 'sidecar: deadline for a request, and for an idle connection', parse: httpTimeout, allowed: 'an integer number of milliseconds from 100 to 600000' },
+  { key: 'metricsGcDuration', env: 'METRICS_GC_DURATION', flag: '--metrics-gc-duration', fallback: 'off', meaning: 'export nodejs_gc_duration_seconds (watching every GC adds to tail latency at full load)', parse: onOff, allowed: 'on or off' },
   { key: 'metricsToken', env: 'METRICS_TOKEN', flag: '--metrics-token', fallback: '', meaning: '/metrics requires `Authorization: Bearer <token>` (empty = open)', parse: bearerToken, allowed: 'empty, or a bearer token of up to 1024 characters from A-Z a-z 0-9 - . _ ~ + / (then = padding)', secret: true },
 ];
 
@@ -245,7 +253,7 @@ export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
     fromFlags.set(setting.key, { raw, name: setting.flag });
   }
 
-  const values = {} as Record<Key, string | number>;
+  const values = {} as Record<Key, string | number | boolean>;
   const names = {} as Record<Key, string>;
   for (const s of SETTINGS) {
     const given = fromFlags.get(s.key) ?? (env[s.env] !== undefined ? { raw: env[s.env] as string, name: s.env } : undefined);
@@ -286,6 +294,7 @@ export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
       requestTimeoutMs: values.httpRequestTimeoutMs as number,
       metricsToken: (values.metricsToken as string) || undefined,
     },
+    metrics: { gcDuration: values.metricsGcDuration as boolean },
     logLevel: values.logLevel as LogLevel,
     workers: values.workers as number,
     shutdown: {
@@ -348,7 +357,7 @@ function parseListeners(raw: string, setting: string): ListenerSpec[] | undefine
   return specs;
 }
 
-function tlsFiles(values: Record<Key, string | number>, names: Record<Key, string>): TlsFiles {
+function tlsFiles(values: Record<Key, string | number | boolean>, names: Record<Key, string>): TlsFiles {
   const certFile = values.tlsCert as string;
   const keyFile = values.tlsKey as string;
   if (!certFile) throw new ConfigError(names.tlsCert, '', 'a tls listener needs a PEM certificate file');

@@ -54,7 +54,7 @@ export interface EchoNodeDeps {
   readonly reusePort?: boolean;
 }
 
-export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls' | 'udp'>, deps: EchoNodeDeps): EchoNode {
+export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls' | 'udp' | 'metrics'>, deps: EchoNodeDeps): EchoNode {
   const { logger, now } = deps;
   const members: Member[] = config.listeners.map((spec): Member => {
     const listenerLogger = logger.child({ component: 'echo', listener: spec.name });
@@ -107,6 +107,7 @@ export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls'
   const metrics = createMetrics({
     sources,
     version: deps.version,
+    runtime: config.metrics,
     extra: [
       (registry) => registerProxyMetrics(registry, tcp.filter((m) => m.spec.proxy)),
       (registry) => registerTlsMetrics(registry, tcp.filter((m) => m.tls)),

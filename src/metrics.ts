@@ -1,7 +1,8 @@
 // Every metric the service exposes, defined in one place on a Registry of its own.
 // Echo counters are plain numbers owned by the echo path; they are read here at scrape time.
-import { Gauge, Registry, collectDefaultMetrics, type Metric, type OpenMetricsContentType } from 'prom-client';
+import { Gauge, Registry, type Metric, type OpenMetricsContentType } from 'prom-client';
 import { registerLabelledHistogram } from './duration-histogram.js';
+import { registerRuntimeMetrics, type RuntimeMetricsOptions } from './runtime-metrics.js';
 import { registerScrapedCounter } from './scraped-counter.js';
 import { ACCEPT_ERROR_CODES, CLOSE_REASONS, REJECT_REASONS, type ByteTotals, type EchoStats } from './echo/stats.js';
 
@@ -20,6 +21,7 @@ export interface MetricsOptions {
   /** Registers metrics of other listener kinds (UDP, TLS) on the same registry. */
   readonly extra?: ReadonlyArray<(registry: Registry) => void>;
   readonly version: string;
+  readonly runtime: RuntimeMetricsOptions;
 }
 
 export interface Exposition {
@@ -36,11 +38,7 @@ export interface Metrics extends MetricsRenderer {
   readonly registry: Registry;
 }
 
-// prom-client's defaults include gauges named *_total, which `promtool check metrics` rejects;
-// each has a twin without the suffix that stays.
-const DEFAULT_METRICS_LEFT_OUT = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
-
-export function createMetrics({ sources, extra = [], version }: MetricsOptions): Metrics {
+export function createMetrics({ sources, extra = [], version, runtime }: MetricsOptions): Metrics {
   const registry = new Registry();
   const registers = [registry];
   const listener = ['listener'] as const;
@@ -92,18 +90,12 @@ export function createMetrics({ sources, extra = [], version }: MetricsOptions):
   }).set({ version, nodejs: process.version }, 1);
 
   for (const register of extra) register(registry);
-  registerRuntimeMetrics(registry);
+  registerRuntimeMetrics(registry, runtime);
 
   return {
     registry,
     render: createRenderer(registry),
   };
-}
-
-/** prom-client's process and Node runtime metrics, minus the ones promtool rejects. */
-export function registerRuntimeMetrics(registry: Registry): void {
-  collectDefaultMetrics({ register: registry });
-  for (const name of DEFAULT_METRICS_LEFT_OUT) registry.removeSingleMetric(name);
 }
 
 export function wantsOpenMetrics(accept: string | undefined): boolean {

@@ -45,6 +45,8 @@ const SETTINGS = [
   { env: 'ECHO_MAX_CONNECTION_LIFETIME_MS', flag: '--max-connection-lifetime-ms', fallback: '0', value: '3600000', other: '1', path: ['echo', 'maxLifetimeMs'] },
   { env: 'ECHO_MAX_PENDING_BYTES', flag: '--max-pending-bytes', fallback: '65536', value: '16384', other: '1048576', path: ['echo', 'maxPendingBytes'] },
   { env: 'HTTP_REQUEST_TIMEOUT_MS', flag: '--http-request-timeout-ms', fallback: '10000', value: '2000', other: '600000', path: ['http', 'requestTimeoutMs'] },
+  // Off by default: README "Performance" (what watching every GC costs).
+  { env: 'METRICS_GC_DURATION', flag: '--metrics-gc-duration', fallback: 'off', value: 'on', other: 'off', path: ['metrics', 'gcDuration'] },
 ] as const;
 
 function read(config: Config, path: readonly string[]): unknown {
@@ -58,8 +60,8 @@ function withValue(config: Config, path: readonly string[], value: unknown): Con
   return copy as unknown as Config;
 }
 
-/** What a raw value becomes in Config: numbers for numeric settings, strings otherwise. */
-const typed = (raw: string, fallbackExample: string) => (/^\d+$/.test(fallbackExample) ? Number(raw) : raw);
+/** What a raw value becomes in Config: numbers for numeric settings, booleans for on/off switches, strings otherwise. */
+const typed = (raw: string, fallbackExample: string) => (/^\d+$/.test(fallbackExample) ? Number(raw) : /^(on|off)$/.test(fallbackExample) ? raw === 'on' : raw);
 
 describe('parseConfig', () => {
   it('defaults match DESIGN.md', () => {
@@ -69,6 +71,7 @@ describe('parseConfig', () => {
       udp: { maxDatagramBytes: 0, recvBufferBytes: 4194304, sendBufferBytes: 1048576, maxQueuedSends: 1024 },
       echo: { host: '0.0.0.0', port: 7000, maxConnections: 0, idleTimeoutMs: 0, maxLifetimeMs: 0, maxPendingBytes: 65536, proxyTimeoutMs: 5000, banner: '' },
       http: { host: '0.0.0.0', port: 8080, requestTimeoutMs: 10_000, metricsToken: undefined },
+      metrics: { gcDuration: false },
       logLevel: 'info',
       workers: 1,
       shutdown: { timeoutMs: 25_000, delayMs: 0, quietMs: 1000 },
@@ -139,6 +142,7 @@ describe('parseConfig', () => {
     { what: 'empty --flag=', argv: ['--port='], env: {}, setting: '--port', value: '', allowed: /0 to 65535/ },
     { what: 'flag without its value', argv: ['--shutdown-delay-ms'], env: {}, setting: '--shutdown-delay-ms', value: '', allowed: /missing value/ },
     { what: 'bad host', argv: ['--host', 'two words'], env: {}, setting: '--host', value: 'two words', allowed: /IP address or hostname/ },
+    { what: 'a switch that is neither on nor off', argv: [], env: { METRICS_GC_DURATION: 'true' }, setting: 'METRICS_GC_DURATION', value: 'true', allowed: /on or off/ },
     { what: 'delay longer than the deadline', argv: ['--shutdown-delay-ms', '30000'], env: {}, setting: '--shutdown-delay-ms', value: '30000', allowed: /must not exceed SHUTDOWN_TIMEOUT_MS/ },
   ];
 

@@ -7,7 +7,7 @@ import type { Config } from '../config.js';
 import { watchEventLoop } from '../http/liveness.js';
 import { createSidecar } from '../http/sidecar.js';
 import { createLifecycle } from '../lifecycle.js';
-import { registerRuntimeMetrics } from '../metrics.js';
+import { registerRuntimeMetrics } from '../runtime-metrics.js';
 import { StartError, type BoundAddresses, type Runnable } from '../service.js';
 import { renderAggregate, retire } from './aggregate.js';
 import { isWorkerMessage, type MetricsSnapshot, type PrimaryMessage, type WorkerMessage, type WorkerStatus } from './messages.js';
@@ -66,7 +66,7 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
   let allExited: (() => void) | undefined;
 
   const ownRegistry = new Registry();
-  registerRuntimeMetrics(ownRegistry);
+  registerRuntimeMetrics(ownRegistry, config.metrics);
   new Gauge({
     name: 'echo_workers',
     help: 'Echo worker processes bound and accepting.',

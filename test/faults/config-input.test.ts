@@ -29,12 +29,13 @@ const KNOBS: Knob[] = [
   { env: 'ECHO_MAX_PENDING_BYTES', flag: '--max-pending-bytes' },
   { env: 'HTTP_REQUEST_TIMEOUT_MS', flag: '--http-request-timeout-ms' },
   { env: 'METRICS_TOKEN', flag: '--metrics-token' },
+  { env: 'METRICS_GC_DURATION', flag: '--metrics-gc-duration' },
 ];
 
 /** Values near and across every boundary, plus arbitrary text. */
 const value = fc.oneof(
   fc.integer({ min: -10, max: 70_000 }).map(String),
-  fc.constantFrom('0', '1', '99', '100', '1023', '1024', '65535', '65536', '67108864', '67108865', '600000', '600001', '2147483647', '2147483648', '1e3', '0x10', '1.5', ' 7 ', '', 'auto', 'localhost', '127.0.0.1', '::1', 'not a host', 'abc==', 'a=b', ...LOG_LEVELS),
+  fc.constantFrom('0', '1', '99', '100', '1023', '1024', '65535', '65536', '67108864', '67108865', '600000', '600001', '2147483647', '2147483648', '1e3', '0x10', '1.5', ' 7 ', '', 'auto', 'localhost', '127.0.0.1', '::1', 'not a host', 'abc==', 'a=b', 'on', 'off', ...LOG_LEVELS),
   fc.string({ maxLength: 20 }),
   fc.string({ unit: 'binary', maxLength: 20 }),
 );
