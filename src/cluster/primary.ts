@@ -28,6 +28,7 @@ interface WorkerRecord {
   listening: boolean;
   drained: boolean;
   status: WorkerStatus | undefined;
+  /** Its latest counts: the last scrape answer, or the final ones sent with 'drained'. */
   lastMetrics: MetricsSnapshot | undefined;
 }
 
@@ -58,7 +59,10 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
   const records = new Map<number, WorkerRecord>();
   const scrapes = new Map<number, PendingScrape>();
   let nextScrapeId = 0;
-  let retired: MetricsSnapshot | undefined;
+  // What exited workers counted, folded in exit order. A worker's counts are in exactly one place at
+  // any moment (a live record, or this chain once its exit is handled), so a scrape that reads the
+  // records and the chain at the same moment never counts a worker twice or loses one.
+  let retired: Promise<MetricsSnapshot | undefined> = Promise.resolve(undefined);
   let restarts = 0;
   let restartDelayMs = 0;
   let echoAddress: AddressInfo | undefined;
@@ -100,7 +104,7 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
         record.status = message.status;
         break;
       case 'tcp-echo:metrics': {
-        record.lastMetrics = message.metrics;
+        if (!record.drained) record.lastMetrics = message.metrics; // a late answer must not replace the final counts
         const scrape = scrapes.get(message.requestId);
         if (scrape?.waitingFor.delete(record.worker.id)) {
           scrape.responses.push(message.metrics);
@@ -111,7 +115,7 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
       case 'tcp-echo:drained':
         record.drained = true;
         record.listening = false;
-        void retire(retired, message.metrics).then((folded) => (retired = folded));
+        record.lastMetrics = message.metrics;
         break;
     }
   };
@@ -128,10 +132,14 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
 
   const onExit = (record: WorkerRecord, code: number | null, signal: string | null) => {
     records.delete(record.worker.id);
+    const { lastMetrics } = record;
+    // A scrape still waiting for this worker takes its latest counts instead; later ones find them retired.
     for (const scrape of scrapes.values()) {
-      if (scrape.waitingFor.delete(record.worker.id) && scrape.waitingFor.size === 0) scrape.finish();
+      if (!scrape.waitingFor.delete(record.worker.id)) continue;
+      if (lastMetrics) scrape.responses.push(lastMetrics);
+      if (scrape.waitingFor.size === 0) scrape.finish();
     }
-    if (!record.drained && record.lastMetrics) void retire(retired, record.lastMetrics).then((folded) => (retired = folded));
+    if (lastMetrics) retired = retired.then((folded) => retire(folded, lastMetrics));
     const detail = { event: 'worker_exited', worker: record.worker.id, pid: record.worker.process.pid, code, signal };
 
     if (lifecycle.state === 'starting') {
@@ -153,8 +161,14 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
   /** Each live worker's metrics, plus what dead workers counted, plus the primary's own. */
   const gather = async (): Promise<MetricsSnapshot[]> => {
     const id = nextScrapeId++;
-    const live = [...records.values()].filter((r) => r.worker.isConnected());
+    const exited = retired;
+    const live: WorkerRecord[] = [];
     const responses: MetricsSnapshot[] = [];
+    for (const record of records.values()) {
+      // Drained or disconnected, it will not answer: its latest counts stand for it until its exit.
+      if (!record.drained && record.worker.isConnected()) live.push(record);
+      else if (record.lastMetrics) responses.push(record.lastMetrics);
+    }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => finish(), SCRAPE_WORKER_TIMEOUT_MS);
       const finish = () => {
@@ -167,7 +181,8 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
       for (const record of live) send(record, { type: 'tcp-echo:metrics-request', requestId: id });
     });
     const own = (await ownRegistry.getMetricsAsJSON()) as unknown as MetricsSnapshot;
-    return retired ? [...responses, retired, own] : [...responses, own];
+    const folded = await exited;
+    return folded ? [...responses, folded, own] : [...responses, own];
   };
 
   const ready = () => lifecycle.state === 'ready' && [...records.values()].some((r) => r.listening);
