@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { collectUntilEnd, echoRoundTrip, openClient, patternedBytes } from './support/echo-client.js';
 import { httpRequest, parseExposition, sample, scrape } from './support/metrics.js';
-import { freePort } from './support/containers.js';
+import { freePort } from './support/ports.js';
 import { NODE_22, nodeRelease } from './support/node-release.js';
 import { tcpSockets } from './support/proc-net.js';
 import { runToExit, spawnService, type ServiceProcess } from './support/process.js';

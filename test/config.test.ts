@@ -8,6 +8,7 @@ import { ConfigError, parseConfig, type Config } from '../src/config.js';
 import { createService, StartError } from '../src/service.js';
 import { connectOutcome } from './support/echo-client.js';
 import { httpRequest } from './support/metrics.js';
+import { freePort } from './support/ports.js';
 import { runToExit } from './support/process.js';
 import { silentLogger, testConfig } from './support/service.js';
 
@@ -247,16 +248,7 @@ describe('a port already in use', () => {
   }
 
   /** A port that was free a moment ago (bound then released). */
-  async function freePort(): Promise<number> {
-    const server = createServer();
-    server.listen({ host: '127.0.0.1', port: 0 });
-    await once(server, 'listening');
-    const { port } = server.address() as AddressInfo;
-    await new Promise((resolve) => server.close(resolve));
-    return port;
-  }
-
-  function logLines(stdout: string): Array<Record<string, unknown>> {
+    function logLines(stdout: string): Array<Record<string, unknown>> {
     return stdout
       .split('\n')
       .filter((line) => line !== '')

@@ -9,7 +9,8 @@ import { echoRoundTrip, openClient, patternedBytes } from './support/echo-client
 import { httpRequest, sample, scrape } from './support/metrics.js';
 import { waitFor } from './support/wait.js';
 import { hasCommand } from './support/tools.js';
-import { containerEnvironment, freePort, inspect, podman, promValue, publishedPort, run, runStatus, uniqueName } from './support/containers.js';
+import { containerEnvironment, inspect, podman, promValue, publishedPort, run, runStatus, uniqueName } from './support/containers.js';
+import { freePort } from './support/ports.js';
 
 const env = containerEnvironment();
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };

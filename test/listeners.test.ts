@@ -13,7 +13,7 @@ import { collectUntilEnd, echoRoundTrip, openClient, patternedBytes } from './su
 import { httpRequest, listenerPorts, sample, scrape } from './support/metrics.js';
 import { spawnService, type ServiceProcess } from './support/process.js';
 import { startService, type RunningService } from './support/service.js';
-import { freePort } from './support/containers.js';
+import { freePort } from './support/ports.js';
 import { toolAvailable } from './support/tools.js';
 import { waitFor, within } from './support/wait.js';
 import { inet4Block, v1Header, v2Header } from './proxy/encode.js';

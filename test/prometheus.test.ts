@@ -6,13 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLOSE_REASONS } from '../src/echo/stats.js';
 import { echoRoundTrip, patternedBytes } from './support/echo-client.js';
 import { httpRequest, parseExposition, sample, type HttpResponse } from './support/metrics.js';
 import { startService, type RunningService } from './support/service.js';
+import { freePort } from './support/ports.js';
 import { toolAvailable } from './support/tools.js';
 import { waitFor, within } from './support/wait.js';
 
@@ -80,17 +80,6 @@ function echoNames(names: Iterable<string>): string[] {
 }
 
 /** A port free on 127.0.0.1 right now (Prometheus can't take port 0; a lost race is retried by the caller). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
 describe.skipIf(!hasPromtool)('promtool check metrics', () => {
   let running: RunningService;
   beforeAll(async () => {

@@ -6,9 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../support/ports.js';
 import { toolAvailable } from '../support/tools.js';
 import { waitFor, within } from '../support/wait.js';
 import { collectUntilEnd, openClient, patternedBytes } from '../support/echo-client.js';
@@ -18,16 +19,6 @@ import { startProxyEchoServer, type Accepted, type ProxyEchoServer } from './pro
 const haveHaproxy = toolAvailable('haproxy', 'haproxy');
 
 /** A port free right now (haproxy cannot report an ephemeral one). */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  probe.listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as AddressInfo;
-  probe.close();
-  await once(probe, 'close');
-  return port;
-}
-
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ port, host: '127.0.0.1' });

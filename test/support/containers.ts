@@ -1,8 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { hasCommand, requireAllTests } from './tools.js';
 import { httpRequest } from './metrics.js';
@@ -91,31 +88,6 @@ export async function publishedPort(container: string, containerPort: number): P
 /** A name no other run of these tests uses at the same time (podman names are global on the machine). */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${process.pid}-${randomBytes(3).toString('hex')}`;
-}
-
-/**
- * A port free on the host right now, for compose, which needs a fixed published port. It is taken
- * below the kernel's ephemeral range: between this check and `up` (a build can take a minute),
- * client sockets of other tests (thousands at once in the fault suite) would otherwise grab it.
- */
-export async function freePort(): Promise<number> {
-  const [ephemeralLow] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-  const high = Math.min((ephemeralLow ?? 32768) - 1, 65535);
-  const low = Math.max(10000, high - 20000);
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = low + Math.floor(Math.random() * (high - low));
-    const server = createServer();
-    const bound = await new Promise<boolean>((resolve) => {
-      server.once('error', () => resolve(false));
-      server.listen(port, '0.0.0.0', () => resolve(true));
-    });
-    if (bound) {
-      server.close();
-      await once(server, 'close');
-      return port;
-    }
-  }
-  throw new Error('no free port below the ephemeral range');
 }
 
 export interface PromSample {
