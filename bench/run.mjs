@@ -9,6 +9,7 @@
 // Settings (environment):
 //   BENCH_REPS=3           repetitions (median reported)
 //   BENCH_DURATION=5       measured seconds per workload (after BENCH_WARMUP=1 unmeasured seconds)
+//   BENCH_PRIME=1          seconds of the same load each fresh server serves first, on connections of its own
 //   BENCH_SERVERS=bare,tcp-echo,python        which servers (also tcp-echo-gc: tcp-echo with METRICS_GC_DURATION=on)
 //   BENCH_WORKLOADS=bulk-1x64k,...            which workloads (ids in WORKLOADS below)
 //   BENCH_IDLE_CONNS=10000 idle connections wanted (capped by the open-files limit)
@@ -62,6 +63,10 @@ function envList(name, defaults, known = defaults) {
 const REPS = envNumber('BENCH_REPS', 3, { min: 1, integer: true });
 const DURATION = envNumber('BENCH_DURATION', 5, { min: 0.5 });
 const WARMUP = envNumber('BENCH_WARMUP', 1, { min: 0 });
+// A fresh tcp-echo serves its very first connections slower for their whole life (bulk 64 x 16 KiB:
+// about 0.75x of bare Node, while connections opened a second later run at full speed; README
+// "Performance"). Each fresh server first serves this much of the same load on other connections.
+const PRIME = envNumber('BENCH_PRIME', 1, { min: 0 });
 const SERVER_CPU = envNumber('BENCH_SERVER_CPU', 0, { integer: true });
 const CLIENT_CPU = envNumber('BENCH_CLIENT_CPU', 1, { integer: true });
 const IDLE_WANTED = envNumber('BENCH_IDLE_CONNS', 10000, { min: 1, integer: true });
@@ -330,7 +335,7 @@ function scrapeOnce(port) {
 // ---------- workloads ----------
 const commonArgs = (server, pids = server.pids()) => ['--host', HOST, '--port', String(server.echoPort), '--server-pid', pids.join(',')];
 
-async function runTimed(server, w) {
+async function runTimed(server, w, { duration = DURATION, warmup = WARMUP } = {}) {
   // The processes whose CPU the load generator sums, and this function splits: read once.
   const pids = server.pids();
   const args = [
@@ -338,14 +343,14 @@ async function runTimed(server, w) {
     '--mode', w.kind,
     '--conns', String(w.conns),
     '--size', String(w.size),
-    '--duration', String(DURATION),
-    '--warmup', String(WARMUP),
-    '--timeout', String(WARMUP + DURATION + 60),
+    '--duration', String(duration),
+    '--warmup', String(warmup),
+    '--timeout', String(warmup + duration + 60),
   ];
   if (w.window) args.push('--window', String(w.window));
   if (w.scrapeHz) args.push('--scrape-port', String(server.httpPort), '--scrape-interval-ms', String(1000 / w.scrapeHz));
   const cpuBefore = pids.map(procCpuSeconds);
-  const run = await runLoadgen(args, { timeoutMs: (WARMUP + DURATION + 90) * 1000 });
+  const run = await runLoadgen(args, { timeoutMs: (warmup + duration + 90) * 1000 });
   const out = checkRun(server, w, run);
   if (pids.length > 1) {
     // How the work split between the workers (warm-up included): SCHED_NONE leaves it to the kernel.
@@ -696,7 +701,8 @@ async function main() {
   const rotate = (list, k) => list.map((_, i) => list[(i + k) % list.length]);
 
   // Timed workloads: a fresh server process for every measurement, each workload measured on each
-  // server back to back, so a ratio compares runs seconds apart of servers with the same history.
+  // server back to back, so a ratio compares runs seconds apart of servers with the same history:
+  // started, primed with BENCH_PRIME seconds of the same load on connections of its own, measured.
   // Long-lived servers would not have it: V8 sizes the young generation from past traffic (every
   // batch of new connections can double it) and latency percentiles follow its scavenge pauses:
   // bare Node's ping-pong 100 p99 rose from 2.6 to 3.7 ms over 20 runs as it grew from 4 to 16 MiB.
@@ -705,6 +711,10 @@ async function main() {
       for (const id of rotate(serversFor(w), rep + wi)) {
         const server = await startServer(id);
         try {
+          if (PRIME > 0 && w.kind !== 'scrape-cpu') {
+            const primed = await runTimed(server, { ...w, scrapeHz: undefined }, { duration: PRIME, warmup: 0 });
+            if (!primed.ok) throw new Error(`${id} failed priming for ${w.id}: ${primed.error}`);
+          }
           const quiet = await waitQuiet();
           let result;
           if (w.kind === 'scrape-cpu') result = await runScrapeCpu(server).catch((e) => ({ ok: false, error: e.message }));
