@@ -63,9 +63,9 @@ function envList(name, defaults, known = defaults) {
 const REPS = envNumber('BENCH_REPS', 3, { min: 1, integer: true });
 const DURATION = envNumber('BENCH_DURATION', 5, { min: 0.5 });
 const WARMUP = envNumber('BENCH_WARMUP', 1, { min: 0 });
-// A fresh tcp-echo serves its very first connections slower for their whole life (bulk 64 x 16 KiB:
-// about 0.75x of bare Node, while connections opened a second later run at full speed; README
-// "Performance"). Each fresh server first serves this much of the same load on other connections.
+// At times a fresh tcp-echo served its very first connections slower for their whole life (bulk
+// 64 x 16 KiB: about 0.75x of bare Node, while connections opened a second later ran at full speed;
+// README "Performance"). Each fresh server first serves this much of the same load on other connections.
 const PRIME = envNumber('BENCH_PRIME', 1, { min: 0 });
 const SERVER_CPU = envNumber('BENCH_SERVER_CPU', 0, { integer: true });
 const CLIENT_CPU = envNumber('BENCH_CLIENT_CPU', 1, { integer: true });
