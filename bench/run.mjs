@@ -694,47 +694,36 @@ async function main() {
     }
   };
   const selected = WORKLOADS.filter((w) => WORKLOAD_IDS.includes(w.id));
-  const timed = selected.filter((w) => w.kind !== 'idle');
-  const idle = selected.find((w) => w.kind === 'idle');
   const serversFor = (w) => SERVER_IDS.filter((id) => !w.metricsOnly || SERVERS[id].metrics);
   // Rotate the order so drift in machine load does not always favour the same server.
   const rotate = (list, k) => list.map((_, i) => list[(i + k) % list.length]);
+  const measure = (server, w, rep) => {
+    if (w.kind === 'idle') return runIdle(server, w);
+    if (w.kind === 'scrape-cpu') return runScrapeCpu(server).catch((e) => ({ ok: false, error: e.message }));
+    if (w.scrapeHz) return runScrapePair(server, w, rep);
+    return runTimed(server, w);
+  };
 
-  // Timed workloads: a fresh server process for every measurement, each workload measured on each
-  // server back to back, so a ratio compares runs seconds apart of servers with the same history:
-  // started, primed with BENCH_PRIME seconds of the same load on connections of its own, measured.
-  // Long-lived servers would not have it: V8 sizes the young generation from past traffic (every
-  // batch of new connections can double it) and latency percentiles follow its scavenge pauses:
-  // bare Node's ping-pong 100 p99 rose from 2.6 to 3.7 ms over 20 runs as it grew from 4 to 16 MiB.
+  // A fresh server process for every measurement, each workload measured on each server back to
+  // back, so a ratio compares runs seconds apart of servers with the same history: started, primed
+  // with BENCH_PRIME seconds of the same load on connections of its own (the idle workload has its
+  // own warm-up; scrape-cpu puts no load), measured. Long-lived servers would not have it: V8 sizes
+  // the young generation from past traffic (every batch of new connections can double it) and
+  // latency percentiles follow its scavenge pauses: bare Node's ping-pong 100 p99 rose from 2.6 to
+  // 3.7 ms over 20 runs as it grew from 4 to 16 MiB. And memory that other workloads left behind
+  // would hide the idle workload's cost.
   for (let rep = 0; rep < REPS; rep++) {
-    for (const [wi, w] of timed.entries()) {
+    for (const [wi, w] of selected.entries()) {
       for (const id of rotate(serversFor(w), rep + wi)) {
         const server = await startServer(id);
         try {
-          if (PRIME > 0 && w.kind !== 'scrape-cpu') {
+          if (PRIME > 0 && w.kind !== 'idle' && w.kind !== 'scrape-cpu') {
             const primed = await runTimed(server, { ...w, scrapeHz: undefined }, { duration: PRIME, warmup: 0 });
             if (!primed.ok) throw new Error(`${id} failed priming for ${w.id}: ${primed.error}`);
           }
           const quiet = await waitQuiet();
-          let result;
-          if (w.kind === 'scrape-cpu') result = await runScrapeCpu(server).catch((e) => ({ ok: false, error: e.message }));
-          else if (w.scrapeHz) result = await runScrapePair(server, w, rep);
-          else result = await runTimed(server, w);
-          record(id, w, rep, { ...result, machineBusyBefore: quiet.busyCpus });
+          record(id, w, rep, { ...(await measure(server, w, rep)), machineBusyBefore: quiet.busyCpus });
           if (!server.alive) throw new Error(`${id} died during ${w.id}: ${server.stderr()}`);
-        } finally {
-          await server.stop();
-        }
-      }
-    }
-  }
-  // Idle capacity: a fresh process per measurement, so memory other workloads left behind does not hide the cost.
-  if (idle) {
-    for (let rep = 0; rep < REPS; rep++) {
-      for (const id of rotate(SERVER_IDS, rep)) {
-        const server = await startServer(id);
-        try {
-          record(id, idle, rep, await runIdle(server, idle));
         } finally {
           await server.stop();
         }
