@@ -18,6 +18,8 @@ export interface ListenerSpec {
   readonly proxy: boolean;
   readonly host: string;
   readonly port: number;
+  /** The settings this listener came from, as the operator gave them (named when it cannot bind). */
+  readonly origin: string;
 }
 
 export interface TlsFiles {
@@ -64,6 +66,8 @@ export interface Config {
   readonly http: {
     readonly host: string;
     readonly port: number;
+    /** The settings the sidecar's address came from, as the operator gave them. */
+    readonly origin: string;
     /** Deadline for a sidecar request's headers and whole request, and for an idle sidecar connection. */
     readonly requestTimeoutMs: number;
     /** When set, /metrics requires `Authorization: Bearer <token>`; probes stay open. */
@@ -255,17 +259,20 @@ export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
 
   const values = {} as Record<Key, string | number | boolean>;
   const names = {} as Record<Key, string>;
+  /** Where a value came from: the variable or flag the operator used, else both ways to set it. */
+  const origins = {} as Record<Key, string>;
   for (const s of SETTINGS) {
     const given = fromFlags.get(s.key) ?? (env[s.env] !== undefined ? { raw: env[s.env] as string, name: s.env } : undefined);
     const raw = given?.raw ?? s.fallback;
     names[s.key] = given?.name ?? s.env;
+    origins[s.key] = given?.name ?? `${s.env}/${s.flag}`;
     const parsed = s.parse(raw.trim());
     if (parsed === undefined) throw new ConfigError(names[s.key], s.secret ? `<${raw.length} characters, not shown>` : raw, s.allowed);
     values[s.key] = parsed;
   }
 
-  const listeners = parseListeners(values.listeners as string, names.listeners) ?? [
-    listenerSpec('tcp', values.host as string, values.port as number),
+  const listeners = parseListeners(values.listeners as string, names.listeners, origins.listeners) ?? [
+    listenerSpec('tcp', values.host as string, values.port as number, `${origins.host}, ${origins.port}`),
   ];
   const tls = listeners.some((l) => l.tls) ? tlsFiles(values, names) : undefined;
 
@@ -291,6 +298,7 @@ export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
     http: {
       host: values.httpHost as string,
       port: values.httpPort as number,
+      origin: `${origins.httpHost}, ${origins.httpPort}`,
       requestTimeoutMs: values.httpRequestTimeoutMs as number,
       metricsToken: (values.metricsToken as string) || undefined,
     },
@@ -316,7 +324,7 @@ export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
 const LISTENER_PATTERN = /^([a-z+]+):\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d+)$/;
 const MAX_LISTENERS = 32;
 
-function listenerSpec(scheme: ListenerScheme, host: string, port: number): ListenerSpec {
+function listenerSpec(scheme: ListenerScheme, host: string, port: number, origin: string): ListenerSpec {
   const hostPart = host.includes(':') ? `[${host}]` : host;
   return {
     name: `${scheme}://${hostPart}:${port}`,
@@ -326,11 +334,12 @@ function listenerSpec(scheme: ListenerScheme, host: string, port: number): Liste
     proxy: scheme.endsWith('+proxy'),
     host,
     port,
+    origin,
   };
 }
 
 /** ECHO_LISTENERS: `scheme://host:port,...`; undefined when empty. */
-function parseListeners(raw: string, setting: string): ListenerSpec[] | undefined {
+function parseListeners(raw: string, setting: string, origin: string): ListenerSpec[] | undefined {
   const entries = raw.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
   if (entries.length === 0) return undefined;
   if (entries.length > MAX_LISTENERS) throw new ConfigError(setting, raw, `at most ${MAX_LISTENERS} listeners`);
@@ -342,7 +351,7 @@ function parseListeners(raw: string, setting: string): ListenerSpec[] | undefine
       throw new ConfigError(setting, raw, `entry ${JSON.stringify(entry)} is not scheme://host:port with scheme ${LISTENER_SCHEMES.join(', ')} and port 0-65535`);
     }
     const host = (match[2] as string).replace(/^\[(.*)\]$/, '$1');
-    return listenerSpec(scheme, host, portNumber);
+    return listenerSpec(scheme, host, portNumber, origin);
   });
   const seen = new Set<string>();
   for (const spec of specs) {

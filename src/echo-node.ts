@@ -129,7 +129,7 @@ export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls'
             if (started.kind === 'tcp') started.listener.stopAccepting();
             else await started.listener.close();
           }
-          throw config.listeners.length === 1 && m.spec.scheme === 'tcp' ? error : new StartError(m.spec.name, m.spec.host, m.spec.port, error);
+          throw new StartError({ what: `echo listener ${m.spec.name}`, host: m.spec.host, port: m.spec.port, origin: m.spec.origin }, error);
         }
       }
       return addresses[0] as AddressInfo;

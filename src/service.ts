@@ -7,7 +7,7 @@ import { watchEventLoop } from './http/liveness.js';
 import { createSidecar, type Sidecar } from './http/sidecar.js';
 import { createLifecycle, type Lifecycle, type LifecycleState } from './lifecycle.js';
 import type { Metrics } from './metrics.js';
-import { StartError } from './start-error.js';
+import { StartError, type ListenTarget } from './start-error.js';
 import type { TlsMaterial } from './tls/index.js';
 
 /**
@@ -32,6 +32,8 @@ export interface BoundAddresses {
 }
 
 export { StartError } from './start-error.js';
+
+export const sidecarTarget = (http: Config['http']): ListenTarget => ({ what: 'sidecar (health, metrics)', host: http.host, port: http.port, origin: http.origin });
 
 /** What main runs: the one-process service or the primary of a multi-process one. */
 export interface Runnable {
@@ -138,11 +140,9 @@ export function createService(config: Config, deps: ServiceDeps): Service {
       startPromise ??= (async () => {
         try {
           const http = await service.startSidecar().catch((error: unknown) => {
-            throw new StartError('sidecar', config.http.host, config.http.port, error);
+            throw new StartError(sidecarTarget(config.http), error);
           });
-          const echoAddress = await service.startEcho().catch((error: unknown) => {
-            throw error instanceof StartError ? error : new StartError('echo', config.echo.host, config.echo.port, error);
-          });
+          const echoAddress = await service.startEcho();
           return { echo: echoAddress, http };
         } catch (error) {
           // Never leave a half-started service behind.

@@ -138,7 +138,7 @@ describe('ECHO_WORKERS=2', () => {
       const result = await runToExit({ env: { ECHO_WORKERS: '2', ECHO_PORT: String(port) }, timeoutMs: 20_000 });
       expect(result.code).toBe(1);
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
-      expect(result.stderr).toMatch(/echo listener cannot listen on 127\.0\.0\.1:\d+: address already in use/);
+      expect(result.stderr).toMatch(/echo listener tcp:\/\/127\.0\.0\.1:\d+ cannot listen on 127\.0\.0\.1:\d+: address already in use/);
       expect(result.stdout).not.toMatch(/"event":"listening"/);
     } finally {
       blocker.close();

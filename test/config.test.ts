@@ -67,11 +67,11 @@ const typed = (raw: string, fallbackExample: string) => (/^\d+$/.test(fallbackEx
 describe('parseConfig', () => {
   it('defaults match DESIGN.md', () => {
     expect(run([], {})).toEqual({
-      listeners: [{ name: 'tcp://0.0.0.0:7000', scheme: 'tcp', transport: 'tcp', tls: false, proxy: false, host: '0.0.0.0', port: 7000 }],
+      listeners: [{ name: 'tcp://0.0.0.0:7000', scheme: 'tcp', transport: 'tcp', tls: false, proxy: false, host: '0.0.0.0', port: 7000, origin: 'ECHO_HOST/--host, ECHO_PORT/--port' }],
       tls: undefined,
       udp: { maxDatagramBytes: 0, recvBufferBytes: 4194304, sendBufferBytes: 1048576, maxQueuedSends: 1024 },
       echo: { host: '0.0.0.0', port: 7000, maxConnections: 0, idleTimeoutMs: 0, maxLifetimeMs: 0, maxPendingBytes: 65536, proxyTimeoutMs: 5000, banner: '' },
-      http: { host: '0.0.0.0', port: 8080, requestTimeoutMs: 10_000, metricsToken: undefined },
+      http: { host: '0.0.0.0', port: 8080, origin: 'HTTP_HOST/--http-host, HTTP_PORT/--http-port', requestTimeoutMs: 10_000, metricsToken: undefined },
       metrics: { gcDuration: false },
       logLevel: 'info',
       workers: 1,
@@ -104,11 +104,18 @@ describe('parseConfig', () => {
       expect(read(run([setting.flag, setting.value], { [setting.env]: setting.other }), setting.path)).toEqual(expected);
       expect(read(run([`${setting.flag}=${setting.other}`], { [setting.env]: setting.value }), setting.path)).toEqual(typed(setting.other, setting.fallback));
     });
-    it('changes that setting and nothing else (ECHO_HOST/ECHO_PORT also name the default listener)', () => {
-      const { listeners: _changed, ...rest } = run([setting.flag, setting.value], {});
-      const { listeners: _default, ...expectedRest } = withValue(run([], {}), setting.path, expected);
-      expect(rest).toEqual(expectedRest);
+    it('changes that setting and nothing else (ECHO_HOST/ECHO_PORT also name the default listener, HTTP_* the sidecar\'s origin)', () => {
+      const { listeners: _changed, http: { origin: _origin, ...http }, ...rest } = run([setting.flag, setting.value], {});
+      const { listeners: _default, http: { origin: _defaultOrigin, ...expectedHttp }, ...expectedRest } = withValue(run([], {}), setting.path, expected);
+      expect({ ...rest, http }).toEqual({ ...expectedRest, http: expectedHttp });
     });
+  });
+
+  it('remembers which settings each listener came from, as the operator gave them', () => {
+    expect(run(['--port', '7100'], { ECHO_HOST: '127.0.0.1' }).listeners[0]?.origin).toBe('ECHO_HOST, --port');
+    expect(run([], { ECHO_LISTENERS: 'tcp://127.0.0.1:1,udp://127.0.0.1:2' }).listeners.map((l) => l.origin)).toEqual(['ECHO_LISTENERS', 'ECHO_LISTENERS']);
+    expect(run(['--listeners=tcp://127.0.0.1:1'], { ECHO_LISTENERS: 'udp://127.0.0.1:2' }).listeners[0]?.origin).toBe('--listeners');
+    expect(run(['--http-port', '9'], {}).http.origin).toBe('HTTP_HOST/--http-host, --http-port');
   });
 
   it('reads several flags and variables together', () => {
@@ -313,7 +320,7 @@ describe('a port already in use', () => {
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(StartError);
-    expect(error).toMatchObject({ listener: 'echo', port: busy, code: 'EADDRINUSE' });
+    expect(error).toMatchObject({ listener: `echo listener tcp://127.0.0.1:${busy}`, port: busy, code: 'EADDRINUSE' });
     expect(service.state).toBe('stopped');
     expect(service.echo.accepting).toBe(false);
     expect(await connectOutcome(httpPort)).toBe('refused'); // the sidecar it had started is closed again

@@ -8,7 +8,7 @@ import { watchEventLoop } from '../http/liveness.js';
 import { createSidecar } from '../http/sidecar.js';
 import { createLifecycle } from '../lifecycle.js';
 import { registerRuntimeMetrics } from '../runtime-metrics.js';
-import { StartError, type BoundAddresses, type Runnable } from '../service.js';
+import { sidecarTarget, StartError, type BoundAddresses, type Runnable } from '../service.js';
 import { renderAggregate, retire } from './aggregate.js';
 import { isWorkerMessage, type MetricsSnapshot, type PrimaryMessage, type WorkerMessage, type WorkerStatus } from './messages.js';
 
@@ -97,7 +97,7 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
         break;
       case 'tcp-echo:start-failed':
         startWaiter?.reject(
-          message.whole ? new Error(message.message) : new StartError('echo', config.echo.host, config.echo.port, Object.assign(new Error(message.message), { code: message.code })),
+          message.whole ? new Error(message.message) : new Error(`echo worker could not start: ${message.message}${message.code ? ` (${message.code})` : ''}`),
         );
         break;
       case 'tcp-echo:status':
@@ -143,7 +143,7 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
     const detail = { event: 'worker_exited', worker: record.worker.id, pid: record.worker.process.pid, code, signal };
 
     if (lifecycle.state === 'starting') {
-      startWaiter?.reject(new StartError('echo', config.echo.host, config.echo.port, new Error(`worker exited during start (code ${code}, signal ${signal})`)));
+      startWaiter?.reject(new Error(`echo worker exited during start (code ${code}, signal ${signal})`));
     } else if (lifecycle.state === 'ready') {
       const livedMs = now() - record.forkedAt;
       restartDelayMs = livedMs >= HEALTHY_LIFETIME_MS ? 0 : Math.min(RESTART_DELAY_MAX_MS, Math.max(100, restartDelayMs * 2));
@@ -218,7 +218,7 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
 
   const start = async (): Promise<BoundAddresses> => {
     const http = await sidecar.listen().catch((error: unknown) => {
-      throw new StartError('sidecar', config.http.host, config.http.port, error);
+      throw new StartError(sidecarTarget(config.http), error);
     });
     try {
       // On Node 22.12+ each worker binds a fixed port itself with SO_REUSEPORT (listener.ts) and the
