@@ -1,13 +1,13 @@
 // The command line: parse config, start the service (or the cluster primary / a worker), wire
 // signals. Loaded by main.ts once the V8 settings are in place; runCli resolves once it listens.
 import { readFileSync } from 'node:fs';
-import { constants } from 'node:os';
 import { pino, stdTimeFunctions } from 'pino';
 import { ConfigError, parseConfig, type ParseOutcome } from './config.js';
 import cluster from 'node:cluster';
 import { createClusterPrimary } from './cluster/primary.js';
 import { runWorker } from './cluster/worker.js';
 import { createService, type Runnable } from './service.js';
+import { createSignalCounts, handleSignals, ignoreSignals } from './signals.js';
 import { loadTlsMaterialSync, TLS_FILE_SETTINGS, TlsMaterialError, type TlsMaterial } from './tls/index.js';
 
 const EXIT_CONFIG = 2;
@@ -49,10 +49,7 @@ export async function runCli(): Promise<void> {
   const logger = pino({ level: config.logLevel, base: { service: 'tcp-echo', pid: process.pid }, timestamp: stdTimeFunctions.isoTime });
   const version = readVersion();
   if (config.workers > 1 && cluster.isWorker) {
-    // Signals to the process group (Ctrl-C) are the primary's to coordinate.
-    process.on('SIGINT', () => undefined);
-    process.on('SIGTERM', () => undefined);
-    process.on('SIGHUP', () => undefined);
+    ignoreSignals(process);
     await runWorker(config, {
       tlsMaterial,
       logger: logger.child({ worker: cluster.worker?.id }),
@@ -63,28 +60,28 @@ export async function runCli(): Promise<void> {
     });
     return;
   }
+  const signalCounts = createSignalCounts();
   const service: Runnable =
-    config.workers > 1 ? createClusterPrimary(config, { logger, version, cluster }) : createService(config, { logger, version, tlsMaterial });
-
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (signalled) {
-      logger.warn({ event: 'second_signal', signal }, 'second signal: exiting at once');
-      process.exit(128 + constants.signals[signal]);
-    }
-    signalled = true;
-    service.shutdown(signal).then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.fatal({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  // SIGHUP re-reads TLS certificates; without tls listeners it keeps its default meaning.
-  if (config.tls) process.on('SIGHUP', () => void service.reloadTls());
+    config.workers > 1
+      ? createClusterPrimary(config, { logger, version, cluster, signalCounts })
+      : createService(config, { logger, version, tlsMaterial, signalCounts });
+  handleSignals(process, {
+    logger,
+    counts: signalCounts,
+    actions: {
+      stop: (signal) =>
+        service.shutdown(signal).then(
+          () => process.exit(0),
+          (error: unknown) => {
+            logger.fatal({ err: error }, 'shutdown failed');
+            process.exit(1);
+          },
+        ),
+      reload: () => service.reload(),
+      status: () => service.status(),
+      exit: (code) => process.exit(code),
+    },
+  });
 
   try {
     const { echo, http } = await service.start();

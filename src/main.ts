@@ -4,6 +4,11 @@
 // Run as `node dist/main.js` wherever signals matter: npm does not pass them cleanly to a draining child.
 import { setFlagsFromString } from 'node:v8';
 
+// SIGUSR1 would open Node's inspector on 127.0.0.1:9229, and with it a way to run code in the
+// process. A listener of our own replaces Node's; this one covers the moment before cli.ts installs
+// the real handlers (src/signals.ts).
+process.on('SIGUSR1', () => undefined);
+
 // With Fastify and prom-client loaded the old generation sits just above the size where V8 starts
 // incremental marking, and under bulk load the 64 KiB read buffers then keep restarting it: a full
 // GC every few tens of ms that frees almost nothing (bench/profile.mjs, README "Performance").

@@ -8,6 +8,7 @@ import { createSidecar, type Sidecar } from './http/sidecar.js';
 import { createLifecycle, type Lifecycle, type LifecycleState } from './lifecycle.js';
 import type { Metrics } from './metrics.js';
 import { StartError, type ListenTarget } from './start-error.js';
+import { registerSignalMetrics, type SignalCounts } from './signals.js';
 import type { TlsMaterial } from './tls/index.js';
 
 /**
@@ -24,6 +25,8 @@ export interface ServiceDeps {
   readonly now?: () => number;
   /** Certificate material already loaded and checked (else the tls listeners read the files). */
   readonly tlsMaterial?: TlsMaterial;
+  /** Signals received (counted by the entry point), exported as echo_signals_received_total. */
+  readonly signalCounts?: SignalCounts;
 }
 
 export interface BoundAddresses {
@@ -41,8 +44,10 @@ export interface Runnable {
   start(): Promise<BoundAddresses>;
   /** Graceful shutdown; calling it again returns the same promise. */
   shutdown(reason?: string): Promise<void>;
-  /** Re-reads TLS certificates and keys (SIGHUP); open connections keep theirs. */
-  reloadTls(): Promise<void>;
+  /** Re-reads what can be re-read (SIGHUP): TLS certificates and keys; open connections keep theirs. Says what it reloaded. */
+  reload(): Promise<string>;
+  /** The state /healthz shows. */
+  status(): Record<string, unknown>;
 }
 
 export interface Service extends Runnable {
@@ -65,34 +70,32 @@ export function createService(config: Config, deps: ServiceDeps): Service {
   const eventLoop = watchEventLoop();
   const node = createEchoNode(config, { logger, version, now: () => now(), tlsMaterial: deps.tlsMaterial });
   const { echo, metrics } = node;
+  if (deps.signalCounts) registerSignalMetrics(metrics.registry, deps.signalCounts);
 
   const ready = () => lifecycle.state === 'ready' && echo.accepting;
+  const status = () => ({
+    status: lifecycle.state,
+    ready: ready(),
+    version,
+    uptimeSeconds: Math.round((now() - startedAt) / 10) / 100,
+    eventLoopLagMs: Math.round(eventLoop.lagMs),
+    listeners: {
+      echo: { ...echo.address, accepting: echo.accepting },
+      http: { ...sidecar.address },
+      all: node.listenerDetail(),
+    },
+    connections: {
+      active: echo.activeConnections,
+      ...node.connectionCounts(),
+      pendingWriteBytes: echo.pendingWriteBytes(),
+      maxConnections: config.echo.maxConnections,
+    },
+  });
   const sidecar: Sidecar = createSidecar({
     ...config.http,
     logger: logger.child({ component: 'http' }),
     metrics,
-    health: {
-      live: () => eventLoop.live,
-      ready,
-      detail: () => ({
-        status: lifecycle.state,
-        ready: ready(),
-        version,
-        uptimeSeconds: Math.round((now() - startedAt) / 10) / 100,
-        eventLoopLagMs: Math.round(eventLoop.lagMs),
-        listeners: {
-          echo: { ...echo.address, accepting: echo.accepting },
-          http: { ...sidecar.address },
-          all: node.listenerDetail(),
-        },
-        connections: {
-          active: echo.activeConnections,
-          ...node.connectionCounts(),
-          pendingWriteBytes: echo.pendingWriteBytes(),
-          maxConnections: config.echo.maxConnections,
-        },
-      }),
-    },
+    health: { live: () => eventLoop.live, ready, detail: status },
   });
 
   let shutdownPromise: Promise<void> | undefined;
@@ -159,7 +162,12 @@ export function createService(config: Config, deps: ServiceDeps): Service {
       shutdownPromise ??= drainAndStop(reason);
       return shutdownPromise;
     },
-    reloadTls: () => node.reloadTls(),
+    async reload() {
+      if (!config.tls) return 'nothing to reload (no tls listener)';
+      await node.reloadTls();
+      return 'TLS certificates re-read';
+    },
+    status,
   };
   return service;
 }

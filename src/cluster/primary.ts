@@ -9,6 +9,7 @@ import { createSidecar } from '../http/sidecar.js';
 import { createLifecycle } from '../lifecycle.js';
 import { registerRuntimeMetrics } from '../runtime-metrics.js';
 import { sidecarTarget, StartError, type BoundAddresses, type Runnable } from '../service.js';
+import { registerSignalMetrics, type SignalCounts } from '../signals.js';
 import { renderAggregate, retire } from './aggregate.js';
 import { isWorkerMessage, type MetricsSnapshot, type PrimaryMessage, type WorkerMessage, type WorkerStatus } from './messages.js';
 
@@ -43,6 +44,8 @@ export interface ClusterPrimaryDeps {
   readonly version: string;
   readonly cluster: Cluster;
   readonly now?: () => number;
+  /** Signals received (counted by the entry point), exported as echo_signals_received_total. */
+  readonly signalCounts?: SignalCounts;
 }
 
 /**
@@ -80,6 +83,7 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
     },
   });
   registerScrapedCounter(ownRegistry, { name: 'echo_worker_restarts_total', help: 'Echo workers that died and were replaced.' }, (add) => add({}, restarts));
+  if (deps.signalCounts) registerSignalMetrics(ownRegistry, deps.signalCounts);
 
   const send = (record: WorkerRecord, message: PrimaryMessage) => {
     if (record.worker.isConnected()) record.worker.send(message);
@@ -186,31 +190,28 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
   };
 
   const ready = () => lifecycle.state === 'ready' && [...records.values()].some((r) => r.listening);
+  const status = () => {
+    const workers = [...records.values()].map((r) => ({ id: r.worker.id, pid: r.worker.process.pid, listening: r.listening, ...r.status }));
+    return {
+      status: lifecycle.state,
+      ready: ready(),
+      version,
+      uptimeSeconds: Math.round((now() - startedAt) / 10) / 100,
+      eventLoopLagMs: Math.round(eventLoop.lagMs),
+      listeners: { echo: { ...echoAddress, accepting: workers.some((w) => w.accepting) }, http: { ...sidecar.address } },
+      workers: { configured: config.workers, listening: listeningCount(), restarts, processes: workers },
+      connections: {
+        active: workers.reduce((sum, w) => sum + (w.active ?? 0), 0),
+        pendingWriteBytes: workers.reduce((sum, w) => sum + (w.pendingWriteBytes ?? 0), 0),
+        maxConnections: config.echo.maxConnections,
+      },
+    };
+  };
   const sidecar = createSidecar({
     ...config.http,
     logger: logger.child({ component: 'http' }),
     metrics: { render: async (accept) => renderAggregate(await gather(), accept) },
-    health: {
-      live: () => eventLoop.live,
-      ready,
-      detail: () => {
-        const workers = [...records.values()].map((r) => ({ id: r.worker.id, pid: r.worker.process.pid, listening: r.listening, ...r.status }));
-        return {
-          status: lifecycle.state,
-          ready: ready(),
-          version,
-          uptimeSeconds: Math.round((now() - startedAt) / 10) / 100,
-          eventLoopLagMs: Math.round(eventLoop.lagMs),
-          listeners: { echo: { ...echoAddress, accepting: workers.some((w) => w.accepting) }, http: { ...sidecar.address } },
-          workers: { configured: config.workers, listening: listeningCount(), restarts, processes: workers },
-          connections: {
-            active: workers.reduce((sum, w) => sum + (w.active ?? 0), 0),
-            pendingWriteBytes: workers.reduce((sum, w) => sum + (w.pendingWriteBytes ?? 0), 0),
-            maxConnections: config.echo.maxConnections,
-          },
-        };
-      },
-    },
+    health: { live: () => eventLoop.live, ready, detail: status },
   });
 
   let startPromise: Promise<BoundAddresses> | undefined;
@@ -288,8 +289,11 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
       shutdownPromise ??= drainAndStop(reason);
       return shutdownPromise;
     },
-    async reloadTls() {
+    async reload() {
+      if (!config.tls) return 'nothing to reload (no tls listener)';
       for (const record of records.values()) send(record, { type: 'tcp-echo:reload' });
+      return 'TLS certificates re-read by every worker';
     },
+    status,
   };
 }

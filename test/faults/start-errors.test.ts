@@ -36,7 +36,7 @@ beforeAll(() => {
   if (hasOpenssl) pki = createTestPki();
 });
 afterAll(() => pki?.cleanup());
-const tlsEnv = () => (pki ? { ECHO_TLS_CERT: pki.server.certFile, ECHO_TLS_KEY: pki.server.keyFile } : {});
+const tlsEnv = (): Record<string, string> => (pki ? { ECHO_TLS_CERT: pki.server.certFile, ECHO_TLS_KEY: pki.server.keyFile } : {});
 
 interface Case {
   readonly name: string;
