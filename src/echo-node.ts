@@ -202,6 +202,13 @@ function registerTlsMetrics(registry: Registry, members: readonly TcpMember[]): 
   });
   registerScrapedCounter(
     registry,
+    { name: 'echo_tls_renegotiations_refused_total', help: 'Established TLS connections closed because the client tried to renegotiate.', labelNames: ['listener'] },
+    (add) => {
+      for (const m of members) add({ listener: m.spec.name }, tlsOf(m).stats.renegotiationsRefused);
+    },
+  );
+  registerScrapedCounter(
+    registry,
     { name: 'echo_tls_reloads_total', help: 'Certificate reloads (SIGHUP), by result; a failed reload keeps the previous certificate.', labelNames: ['listener', 'result'] },
     (add) => {
       for (const m of members) {

@@ -155,8 +155,12 @@ export class EchoConnection {
     this.end();
   }
 
+  // Every error ends the connection. Node has usually destroyed the socket already (a reset, a
+  // broken pipe, a TLS record it cannot read); where it only reports (a TLS renegotiation attempt),
+  // a stream past an error is in no state to echo byte-exact.
   private static onError(this: EchoSocket, error: NodeJS.ErrnoException): void {
     this[CONNECTION].error ??= error;
+    this.destroy();
   }
 
   private static onTimeout(this: EchoSocket): void {

@@ -85,8 +85,20 @@ export async function createTlsEndpoint(options: TlsEndpointOptions): Promise<Tl
   // log, ask the accepted TCP socket at accept time (it caches the answer).
   const rememberPeer = (raw: Socket) => void raw.remotePort;
 
+  // Client-initiated renegotiation (TLS 1.2 and older) costs the server a full handshake per
+  // request and has a history of attacks: refuse it. Node only reports the attempt ('error', with the
+  // socket left open and the renegotiation going ahead), so the connection is closed here.
+  const onEstablishedError = function (this: TLSSocket, error: NodeJS.ErrnoException) {
+    if (error.code !== 'ERR_TLS_RENEGOTIATION_DISABLED' && error.code !== 'ERR_TLS_SESSION_ATTACK') return;
+    stats.renegotiationsRefused++;
+    if (logger.isLevelEnabled('debug')) logger.debug({ event: 'tls_renegotiation_refused', remote: remoteOf(this) }, 'client tried to renegotiate: connection closed');
+    this.destroy();
+  };
+
   const onSecure = (socket: TLSSocket) => {
     socket.allowHalfOpen = true;
+    socket.disableRenegotiation();
+    socket.on('error', onEstablishedError);
   };
 
   let queue: Promise<unknown> = Promise.resolve();

@@ -17,6 +17,8 @@ export interface TlsStats {
   readonly handshakeFailures: Record<TlsHandshakeFailureReason, number>;
   /** Connections closed before the client sent a byte (TCP health probes): normal, not failures. */
   probes: number;
+  /** Established connections closed because the client tried to renegotiate (refused, as HAProxy and nginx do). */
+  renegotiationsRefused: number;
   /** Completed reloads, and reloads that failed and kept the previous certificate. */
   reloads: number;
   reloadFailures: number;
@@ -28,6 +30,7 @@ export function createTlsStats(): TlsStats {
   return {
     handshakeFailures: Object.fromEntries(TLS_HANDSHAKE_FAILURE_REASONS.map((reason) => [reason, 0])) as Record<TlsHandshakeFailureReason, number>,
     probes: 0,
+    renegotiationsRefused: 0,
     reloads: 0,
     reloadFailures: 0,
     certificateNotAfterSeconds: 0,
