@@ -41,6 +41,9 @@ export interface UdpSettings {
   readonly maxQueuedSends: number;
 }
 
+/** ECHO_MEMORY_BUDGET: `auto` derives it from the cgroup's memory limit at start (src/overload/budget.ts). */
+export type MemoryBudgetSetting = { readonly kind: 'auto' } | { readonly kind: 'off' } | { readonly kind: 'bytes'; readonly bytes: number };
+
 export interface Config {
   /** Every echo listener; ECHO_HOST/ECHO_PORT make the one-listener default `tcp://host:port`. */
   readonly listeners: readonly ListenerSpec[];
@@ -73,6 +76,8 @@ export interface Config {
     /** When set, /metrics requires `Authorization: Bearer <token>`; probes stay open. */
     readonly metricsToken: string | undefined;
   };
+  /** The memory guard's budget for the whole service (shared out over the workers). */
+  readonly memoryBudget: MemoryBudgetSetting;
   readonly metrics: {
     /** Export nodejs_gc_duration_seconds: watching every garbage collection costs the echo path (runtime-metrics.ts). */
     readonly gcDuration: boolean;
@@ -131,6 +136,7 @@ type Key =
   | 'httpRequestTimeoutMs'
   | 'metricsToken'
   | 'metricsGcDuration'
+  | 'memoryBudget'
   | 'workers';
 
 interface Setting<T> {
@@ -172,6 +178,15 @@ const pendingBytes = (raw: string) => {
 // RFC 6750 b64token: what fits in `Authorization: Bearer <token>` unquoted. Empty = no token.
 const bearerToken = (raw: string) => (raw === '' || (/^[A-Za-z0-9\-._~+/]+=*$/.test(raw) && raw.length <= 1024) ? raw : undefined);
 
+const MIN_MEMORY_BUDGET = 32 * 1024 * 1024;
+const BINARY_SUFFIXES: Readonly<Record<string, number>> = { '': 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
+const memoryBudget = (raw: string): MemoryBudgetSetting | undefined => {
+  if (raw === 'auto' || raw === 'off') return { kind: raw };
+  const match = /^(\d+)(Ki|Mi|Gi)?$/.exec(raw);
+  const bytes = match ? Number(match[1]) * (BINARY_SUFFIXES[match[2] ?? ''] as number) : NaN;
+  return Number.isSafeInteger(bytes) && bytes >= MIN_MEMORY_BUDGET ? { kind: 'bytes', bytes } : undefined;
+};
+
 const onOff = (raw: string) => (raw === 'on' ? true : raw === 'off' ? false : undefined);
 
 const MAX_WORKERS = 256;
@@ -188,7 +203,7 @@ const PORT_ALLOWED = 'an integer from 0 to 65535 (0 = ephemeral)';
 const MS_ALLOWED = `an integer number of milliseconds from 0 to ${MAX_TIMER_MS}`;
 const HOST_ALLOWED = 'an IP address or hostname';
 
-const SETTINGS: readonly Setting<string | number | boolean>[] = [
+const SETTINGS: readonly Setting<string | number | boolean | MemoryBudgetSetting>[] = [
   { key: 'host', env: 'ECHO_HOST', flag: '--host', fallback: '0.0.0.0', meaning: 'echo listener address', parse: hostname, allowed: HOST_ALLOWED },
   { key: 'port', env: 'ECHO_PORT', flag: '--port', fallback: '7000', meaning: 'echo listener port (0 = ephemeral)', parse: port, allowed: PORT_ALLOWED },
   { key: 'httpHost', env: 'HTTP_HOST', flag: '--http-host', fallback: '0.0.0.0', meaning: 'sidecar (health, metrics) address', parse: hostname, allowed: HOST_ALLOWED },
@@ -214,6 +229,7 @@ const SETTINGS: readonly Setting<string | number | boolean>[] = [
   { key: 'proxyTimeoutMs', env: 'ECHO_PROXY_TIMEOUT_MS', flag: '--proxy-timeout-ms', fallback: '5000', meaning: '+proxy listeners: deadline for the PROXY header', parse: milliseconds, allowed: MS_ALLOWED },
   { key: 'banner', env: 'ECHO_BANNER', flag: '--banner', fallback: '', meaning: 'line sent on connect: {hostname} {client_addr} {listener} {env:NAME}; empty = off', parse: anyText(1024), allowed: 'up to 1024 characters, one line' },
   { key: 'httpRequestTimeoutMs', env: 'HTTP_REQUEST_TIMEOUT_MS', flag: '--http-request-timeout-ms', fallback: '10000', meaning: 'sidecar: deadline for a request, and for an idle connection', parse: httpTimeout, allowed: 'an integer number of milliseconds from 100 to 600000' },
+  { key: 'memoryBudget', env: 'ECHO_MEMORY_BUDGET', flag: '--memory-budget', fallback: 'auto', meaning: 'memory guard budget: auto = 75% of the cgroup memory limit (off without one), off, or bytes (Ki/Mi/Gi suffix)', parse: memoryBudget, allowed: 'auto, off, or a number of bytes of at least 32Mi, optionally with the suffix Ki, Mi or Gi (e.g. 384Mi)' },
   { key: 'metricsGcDuration', env: 'METRICS_GC_DURATION', flag: '--metrics-gc-duration', fallback: 'off', meaning: 'export nodejs_gc_duration_seconds (watching every GC adds to tail latency at full load)', parse: onOff, allowed: 'on or off' },
   { key: 'metricsToken', env: 'METRICS_TOKEN', flag: '--metrics-token', fallback: '', meaning: '/metrics requires `Authorization: Bearer <token>` (empty = open)', parse: bearerToken, allowed: 'empty, or a bearer token of up to 1024 characters from A-Z a-z 0-9 - . _ ~ + / (then = padding)', secret: true },
 ];
@@ -257,7 +273,7 @@ export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
     fromFlags.set(setting.key, { raw, name: setting.flag });
   }
 
-  const values = {} as Record<Key, string | number | boolean>;
+  const values = {} as Record<Key, string | number | boolean | MemoryBudgetSetting>;
   const names = {} as Record<Key, string>;
   /** Where a value came from: the variable or flag the operator used, else both ways to set it. */
   const origins = {} as Record<Key, string>;
@@ -302,6 +318,7 @@ export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
       requestTimeoutMs: values.httpRequestTimeoutMs as number,
       metricsToken: (values.metricsToken as string) || undefined,
     },
+    memoryBudget: values.memoryBudget as MemoryBudgetSetting,
     metrics: { gcDuration: values.metricsGcDuration as boolean },
     logLevel: values.logLevel as LogLevel,
     workers: values.workers as number,
@@ -366,7 +383,7 @@ function parseListeners(raw: string, setting: string, origin: string): ListenerS
   return specs;
 }
 
-function tlsFiles(values: Record<Key, string | number | boolean>, names: Record<Key, string>): TlsFiles {
+function tlsFiles(values: Record<Key, string | number | boolean | MemoryBudgetSetting>, names: Record<Key, string>): TlsFiles {
   const certFile = values.tlsCert as string;
   const keyFile = values.tlsKey as string;
   if (!certFile) throw new ConfigError(names.tlsCert, '', 'a tls listener needs a PEM certificate file');

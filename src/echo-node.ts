@@ -9,6 +9,9 @@ import { createEchoStats, PROXY_ERROR_REASONS, type EchoStats } from './echo/sta
 import { createMetrics, type EchoSource, type Metrics } from './metrics.js';
 import { StartError } from './start-error.js';
 import { createTlsEndpoint, createTlsStats, TLS_HANDSHAKE_FAILURE_REASONS, type TlsEndpoint, type TlsMaterial, type TlsStats } from './tls/index.js';
+import { createMemoryGuard, type MemoryGuard } from './overload/memory-guard.js';
+import { fullGarbageCollector, processMemorySampler, type MemorySampler } from './overload/memory.js';
+import { registerMemoryGuardMetrics } from './overload/metrics.js';
 import { createUdpEchoListener, type UdpEchoListener } from './udp/listener.js';
 import { registerUdpMetrics } from './udp/metrics.js';
 import { createUdpStats, type UdpStats } from './udp/stats.js';
@@ -29,7 +32,7 @@ interface UdpMember {
 type Member = TcpMember | UdpMember;
 
 /** All of a process's listeners as one: accepting = every listener accepting; connections summed. */
-export type EchoGroup = Omit<EchoListener, 'byteTotals' | 'connectionCap'>;
+export type EchoGroup = Omit<EchoListener, 'byteTotals' | 'connectionCap' | 'refuseNewConnections' | 'openConnections'>;
 
 /** One process's echo listeners with their counters and metrics: the whole service, or one worker. */
 export interface EchoNode {
@@ -41,6 +44,12 @@ export interface EchoNode {
   connectionCounts(): { accepted: number; rejected: Record<string, number>; closed: Record<string, number> };
   /** Re-reads the TLS certificate and key of every tls listener (SIGHUP); a failure keeps the old ones. */
   reloadTls(): Promise<void>;
+  /** The memory guard over this process's TCP listeners; undefined when off. Started by echo.listen(). */
+  readonly guard: MemoryGuard | undefined;
+  /** True while the memory guard refuses new connections (readiness says so). */
+  overloaded(): boolean;
+  /** The guard's numbers for /healthz. */
+  memoryDetail(): Record<string, unknown>;
 }
 
 export interface EchoNodeDeps {
@@ -52,6 +61,10 @@ export interface EchoNodeDeps {
   readonly tlsMaterial?: TlsMaterial;
   /** This process is one of several workers serving the same ports (see EchoListenerOptions.reusePort). */
   readonly reusePort?: boolean;
+  /** This process's memory budget in bytes; absent = no memory guard. */
+  readonly memoryBudgetBytes?: number;
+  /** For tests: what the guard measures (default: this process's live memory). */
+  readonly memorySampler?: MemorySampler;
 }
 
 export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls' | 'udp' | 'metrics'>, deps: EchoNodeDeps): EchoNode {
@@ -97,6 +110,19 @@ export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls'
   const tcp = members.filter((m): m is TcpMember => m.kind === 'tcp');
   const udp = members.filter((m): m is UdpMember => m.kind === 'udp');
 
+  const sampleMemory = deps.memorySampler ?? processMemorySampler();
+  const guard =
+    deps.memoryBudgetBytes === undefined
+      ? undefined
+      : createMemoryGuard({
+          budgetBytes: deps.memoryBudgetBytes,
+          listeners: tcp.map((m) => m.listener),
+          sample: sampleMemory,
+          collectGarbage: fullGarbageCollector(),
+          logger: logger.child({ component: 'memory-guard' }),
+          now,
+        });
+
   const sources: EchoSource[] = tcp.map((m) => ({
     name: m.spec.name,
     stats: m.stats,
@@ -114,6 +140,7 @@ export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls'
       (registry) => {
         if (udp.length > 0) registerUdpMetrics(registry, udp.map((m) => ({ stats: m.stats, labels: { listener: m.spec.name } })));
       },
+      (registry) => registerMemoryGuardMetrics(registry, guard, sampleMemory),
     ],
   });
 
@@ -132,6 +159,7 @@ export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls'
           throw new StartError({ what: `echo listener ${m.spec.name}`, host: m.spec.host, port: m.spec.port, origin: m.spec.origin }, error);
         }
       }
+      guard?.start();
       return addresses[0] as AddressInfo;
     },
     get accepting() {
@@ -180,6 +208,12 @@ export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls'
     async reloadTls() {
       await Promise.all(tcp.map((m) => m.tls?.endpoint?.reload()));
     },
+    guard,
+    overloaded: () => guard?.active('refuse_connections') ?? false,
+    memoryDetail: () =>
+      guard
+        ? { budgetBytes: guard.budgetBytes, ...guard.lastSample, refusingConnections: guard.active('refuse_connections'), closingConnections: guard.active('close_connections'), shedConnections: guard.shedConnections }
+        : { budgetBytes: 0, ...sampleMemory() },
   };
 }
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { drainEcho } from './drain.js';
 import { createEchoNode, type EchoGroup } from './echo-node.js';
+import { resolveMemoryBudget } from './overload/memory.js';
 import { watchEventLoop } from './http/liveness.js';
 import { createSidecar, type Sidecar } from './http/sidecar.js';
 import { createLifecycle, type Lifecycle, type LifecycleState } from './lifecycle.js';
@@ -68,11 +69,12 @@ export function createService(config: Config, deps: ServiceDeps): Service {
   const startedAt = now();
   const lifecycle: Lifecycle = createLifecycle((from, to) => logger.info({ event: 'lifecycle', from, to }, `service ${to}`));
   const eventLoop = watchEventLoop();
-  const node = createEchoNode(config, { logger, version, now: () => now(), tlsMaterial: deps.tlsMaterial });
+  const node = createEchoNode(config, { logger, version, now: () => now(), tlsMaterial: deps.tlsMaterial, memoryBudgetBytes: resolveMemoryBudget(config.memoryBudget) });
   const { echo, metrics } = node;
   if (deps.signalCounts) registerSignalMetrics(metrics.registry, deps.signalCounts);
 
-  const ready = () => lifecycle.state === 'ready' && echo.accepting;
+  // While the memory guard refuses connections a load balancer should send them elsewhere.
+  const ready = () => lifecycle.state === 'ready' && echo.accepting && !node.overloaded();
   const status = () => ({
     status: lifecycle.state,
     ready: ready(),
@@ -90,6 +92,7 @@ export function createService(config: Config, deps: ServiceDeps): Service {
       pendingWriteBytes: echo.pendingWriteBytes(),
       maxConnections: config.echo.maxConnections,
     },
+    memory: node.memoryDetail(),
   });
   const sidecar: Sidecar = createSidecar({
     ...config.http,
@@ -113,6 +116,7 @@ export function createService(config: Config, deps: ServiceDeps): Service {
     // Let load balancers see readiness fail and deregister while we still accept.
     if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     const outcome = await drainEcho(echo, { quietMs, deadline, now, logger });
+    node.guard?.stop();
 
     lifecycle.to('stopped');
     eventLoop.stop();

@@ -72,6 +72,7 @@ describe('parseConfig', () => {
       udp: { maxDatagramBytes: 0, recvBufferBytes: 4194304, sendBufferBytes: 1048576, maxQueuedSends: 1024 },
       echo: { host: '0.0.0.0', port: 7000, maxConnections: 0, idleTimeoutMs: 0, maxLifetimeMs: 0, maxPendingBytes: 65536, proxyTimeoutMs: 5000, banner: '' },
       http: { host: '0.0.0.0', port: 8080, origin: 'HTTP_HOST/--http-host, HTTP_PORT/--http-port', requestTimeoutMs: 10_000, metricsToken: undefined },
+      memoryBudget: { kind: 'auto' },
       metrics: { gcDuration: false },
       logLevel: 'info',
       workers: 1,
@@ -170,11 +171,21 @@ describe('parseConfig', () => {
     { env: { HTTP_REQUEST_TIMEOUT_MS: '99' }, setting: 'HTTP_REQUEST_TIMEOUT_MS', allowed: /milliseconds from 100 to 600000/ },
     { env: { HTTP_REQUEST_TIMEOUT_MS: '0' }, setting: 'HTTP_REQUEST_TIMEOUT_MS', allowed: /from 100/ },
     { env: { ECHO_MAX_CONNECTION_LIFETIME_MS: '1h' }, setting: 'ECHO_MAX_CONNECTION_LIFETIME_MS', allowed: /milliseconds from 0/ },
+    ...['31Mi', '1.5Gi', '512MB', '512M', 'max', '-1', '', '0'].map((value) => ({ env: { ECHO_MEMORY_BUDGET: value }, setting: 'ECHO_MEMORY_BUDGET', allowed: /auto, off, or a number of bytes of at least 32Mi/ })),
   ])('rejects $setting=$env with one line naming it', ({ env, setting, allowed }) => {
     const error = configError([], env);
     expect(error.setting).toBe(setting);
     expect(error.message).toMatch(allowed);
     expect(error.message).not.toContain('\n');
+  });
+
+  it('ECHO_MEMORY_BUDGET: auto, off, or bytes with a binary suffix', () => {
+    expect(run([], {}).memoryBudget).toEqual({ kind: 'auto' });
+    expect(run([], { ECHO_MEMORY_BUDGET: 'off' }).memoryBudget).toEqual({ kind: 'off' });
+    expect(run([], { ECHO_MEMORY_BUDGET: '384Mi' }).memoryBudget).toEqual({ kind: 'bytes', bytes: 384 * 1024 * 1024 });
+    expect(run(['--memory-budget', '2Gi'], { ECHO_MEMORY_BUDGET: 'off' }).memoryBudget).toEqual({ kind: 'bytes', bytes: 2 * 1024 ** 3 });
+    expect(run(['--memory-budget=33554432'], {}).memoryBudget).toEqual({ kind: 'bytes', bytes: 32 * 1024 * 1024 });
+    expect(run([], { ECHO_MEMORY_BUDGET: '40960Ki' }).memoryBudget).toEqual({ kind: 'bytes', bytes: 40 * 1024 * 1024 });
   });
 
   it('METRICS_TOKEN: unset or empty means open; a bearer token is kept as given', () => {

@@ -189,7 +189,8 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
     return folded ? [...responses, folded, own] : [...responses, own];
   };
 
-  const ready = () => lifecycle.state === 'ready' && [...records.values()].some((r) => r.listening);
+  // Ready while some worker accepts (a worker whose memory guard refuses reports accepting: false).
+  const ready = () => lifecycle.state === 'ready' && [...records.values()].some((r) => r.listening && r.status?.accepting !== false);
   const status = () => {
     const workers = [...records.values()].map((r) => ({ id: r.worker.id, pid: r.worker.process.pid, listening: r.listening, ...r.status }));
     return {

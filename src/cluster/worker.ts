@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { drainEcho } from '../drain.js';
 import { createEchoNode } from '../echo-node.js';
+import { resolveMemoryBudget } from '../overload/memory.js';
 import { StartError } from '../start-error.js';
 import type { TlsMaterial } from '../tls/index.js';
 import { isPrimaryMessage, type MetricsSnapshot, type WorkerMessage } from './messages.js';
@@ -30,10 +31,13 @@ export async function runWorker(config: Config, deps: WorkerDeps): Promise<void>
   const now = deps.now ?? (() => performance.now());
   // The limit is shared out so that all workers together never exceed it.
   const maxConnections = config.echo.maxConnections > 0 ? Math.max(1, Math.floor(config.echo.maxConnections / config.workers)) : 0;
-  const node = createEchoNode({ ...config, echo: { ...config.echo, maxConnections } }, { logger, version: deps.version, now, tlsMaterial: deps.tlsMaterial, reusePort: true });
+  // So is the memory budget: each worker guards its share.
+  const budget = resolveMemoryBudget(config.memoryBudget);
+  const memoryBudgetBytes = budget === undefined ? undefined : Math.floor(budget / config.workers);
+  const node = createEchoNode({ ...config, echo: { ...config.echo, maxConnections } }, { logger, version: deps.version, now, tlsMaterial: deps.tlsMaterial, reusePort: true, memoryBudgetBytes });
 
   const reportStatus = () =>
-    void send({ type: 'tcp-echo:status', status: { accepting: echo.accepting, active: echo.activeConnections, pendingWriteBytes: echo.pendingWriteBytes() } });
+    void send({ type: 'tcp-echo:status', status: { accepting: echo.accepting && !node.overloaded(), active: echo.activeConnections, pendingWriteBytes: echo.pendingWriteBytes() } });
 
   const { echo, metrics } = node;
   let draining = false;
@@ -49,6 +53,7 @@ export async function runWorker(config: Config, deps: WorkerDeps): Promise<void>
       draining = true;
       void drainEcho(echo, { quietMs: config.shutdown.quietMs, deadline: now() + message.remainingMs, now, logger })
         .then(async (outcome) => {
+          node.guard?.stop();
           // The final counters go with the goodbye, so the primary's totals include the whole drain.
           const snapshot = (await metrics.registry.getMetricsAsJSON()) as unknown as MetricsSnapshot;
           await send({ type: 'tcp-echo:drained', outcome, metrics: snapshot });

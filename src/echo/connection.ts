@@ -45,7 +45,7 @@ export const CLOSE_FLUSH_GRACE_MS = 5000;
 export class EchoConnection {
   private readonly socket: Socket;
   private readonly options: ConnectionOptions;
-  private readonly openedAt: number;
+  readonly openedAt: number;
   private pausedForBackpressure = false;
   private draining = false;
   private drainQuietMs = 0;
@@ -92,6 +92,23 @@ export class EchoConnection {
   /** Bytes waiting in user space for this client to read them. */
   pendingWriteBytes(): number {
     return this.socket.writableLength;
+  }
+
+  /** Bytes the service holds for this client: echo it has not read yet, and input not yet echoed. */
+  heldBytes(): number {
+    return this.socket.writableLength + this.socket.readableLength;
+  }
+
+  /** Reading is paused because the client does not read its echo. */
+  get stalled(): boolean {
+    return this.pausedForBackpressure;
+  }
+
+  /** The memory guard needs this connection's memory back: close now, counted as `overload`. */
+  shed(): void {
+    if (this.socket.destroyed) return;
+    this.reason = 'overload';
+    this.socket.destroy();
   }
 
   get remote(): string {
@@ -237,7 +254,7 @@ export class EchoConnection {
 
   private closeReason(): CloseReason {
     // An error that arrives while we are closing on purpose does not change why we closed.
-    if (this.reason === 'idle_timeout' || this.reason === 'shutdown' || this.reason === 'max_lifetime') return this.reason;
+    if (this.reason === 'idle_timeout' || this.reason === 'shutdown' || this.reason === 'max_lifetime' || this.reason === 'overload') return this.reason;
     if (this.error) return RESET_CODES.has(this.error.code ?? '') ? 'reset' : 'error';
     return this.reason ?? 'client_end';
   }

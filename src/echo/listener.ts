@@ -57,6 +57,10 @@ export interface EchoListener {
   closeAll(): void;
   /** How many connections this listener takes before refusing (configured limit or descriptor budget); Infinity = no cap. */
   readonly connectionCap: number;
+  /** The memory guard: refuse new connections (counted as `overload`) while true. */
+  refuseNewConnections(refuse: boolean): void;
+  /** The echoing connections, for the memory guard to choose from. */
+  openConnections(): Iterable<EchoConnection>;
 }
 
 export interface DescriptorSource {
@@ -201,16 +205,27 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
     );
   };
 
+  // While the memory guard refuses, new connections are closed as they are accepted: before any
+  // PROXY header is read or TLS handshake is made, so a refused client costs nothing more.
+  let refusing = false;
+  const refuse = (socket: Socket) => {
+    stats.rejected.overload++;
+    if (logger.isLevelEnabled('debug')) logger.debug({ event: 'connection_rejected', reason: 'overload', remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'connection rejected');
+    socket.destroy();
+  };
+  const serverFor = (handle: (socket: Socket) => void) => createServer(serverOptions, (socket: Socket) => (refusing ? refuse(socket) : handle(socket)));
+
   const buildServer = (tlsEndpoint: TlsEndpoint | undefined): Server => {
-    if (tlsEndpoint && options.proxy) {
-      // The PROXY header comes before the TLS handshake: read it on the raw socket, then hand the
-      // socket (with whatever followed the header put back) to a TLS server that never listens.
+    if (tlsEndpoint) {
+      // Accepted as plain TCP, then handed to a TLS server that never listens itself; on +proxy
+      // listeners the PROXY header comes first, read on the raw socket (whatever followed it put back).
       const tlsServer = tlsEndpoint.createServer(serverOptions, (tlsSocket: TLSSocket) => {
         const raw = (tlsSocket as TLSSocket & { _parent?: Socket })._parent;
         const header = raw ? headers.get(raw) : undefined;
         startEcho(tlsSocket, { remote: header ? proxiedRemote(header) : undefined });
       });
-      return createServer(serverOptions, (socket: Socket) =>
+      if (!options.proxy) return serverFor((socket) => tlsServer.emit('connection', socket));
+      return serverFor((socket) =>
         afterProxyHeader(socket, (header, remainder) => {
           headers.set(socket, header);
           if (remainder.length > 0) socket.unshift(remainder);
@@ -218,15 +233,10 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
         }),
       );
     }
-    if (tlsEndpoint) {
-      return tlsEndpoint.createServer(serverOptions, (tlsSocket: TLSSocket) => startEcho(tlsSocket, {}));
-    }
     if (options.proxy) {
-      return createServer(serverOptions, (socket: Socket) =>
-        afterProxyHeader(socket, (header, remainder) => startEcho(socket, { headerBytes: header.length, remote: proxiedRemote(header), initial: remainder })),
-      );
+      return serverFor((socket) => afterProxyHeader(socket, (header, remainder) => startEcho(socket, { headerBytes: header.length, remote: proxiedRemote(header), initial: remainder })));
     }
-    return createServer(serverOptions, (socket: Socket) => startEcho(socket, {}));
+    return serverFor((socket) => startEcho(socket, {}));
   };
   // Built at listen(): a TLS listener reads its certificate files then.
   let server: Server = createServer();
@@ -332,5 +342,9 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
     get connectionCap() {
       return connectionCap;
     },
+    refuseNewConnections(refuse) {
+      refusing = refuse;
+    },
+    openConnections: () => connections,
   };
 }

@@ -2,11 +2,13 @@
 // so a connection's life costs a few additions and a chunk costs nothing here.
 import { createBucketCounts, type BucketCounts } from '../duration-histogram.js';
 
-export const CLOSE_REASONS = ['client_end', 'reset', 'idle_timeout', 'max_lifetime', 'shutdown', 'error'] as const;
+// overload: closed by the memory guard (src/overload/memory-guard.ts) to keep the process under its budget.
+export const CLOSE_REASONS = ['client_end', 'reset', 'idle_timeout', 'max_lifetime', 'shutdown', 'overload', 'error'] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
-// fd_limit: the process's file-descriptor budget for echo connections is used up (see listener.ts).
-export const REJECT_REASONS = ['max_connections', 'fd_limit'] as const;
+// fd_limit: the process's file-descriptor budget for echo connections is used up (see listener.ts);
+// overload: the memory guard is refusing new connections.
+export const REJECT_REASONS = ['max_connections', 'fd_limit', 'overload'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 /** Accept failures the listening socket reports (node emits them as 'error' on the server). */
