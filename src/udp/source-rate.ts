@@ -39,7 +39,6 @@ export interface SourceRateLimiter {
 
 const COLON = 58;
 const DOT = 46;
-const PERCENT = 37;
 
 /** murmur3's 32-bit finaliser: every input bit affects every output bit. */
 function mix(h: number): number {
@@ -48,13 +47,6 @@ function mix(h: number): number {
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
-}
-
-function hexDigit(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
 }
 
 export function createSourceRateLimiter(options: SourceRateLimiterOptions): SourceRateLimiter {
@@ -73,24 +65,6 @@ export function createSourceRateLimiter(options: SourceRateLimiterOptions): Sour
   const refilledAt = new Float64Array(size).fill(now());
   const groups = new Uint16Array(8); // scratch for one IPv6 address, reused
 
-  /** Dotted quad at the end of `address` (plain IPv4 or ::ffff:a.b.c.d) as a 32-bit number. */
-  const ipv4Key = (address: string, start: number) => {
-    let value = 0;
-    let octet = 0;
-    for (let i = start; i < address.length; i++) {
-      const c = address.charCodeAt(i);
-      if (c === DOT) {
-        value = (value << 8) | (octet & 0xff);
-        octet = 0;
-      } else if (c >= 48 && c <= 57) {
-        octet = octet * 10 + (c - 48);
-      } else {
-        break;
-      }
-    }
-    return ((value << 8) | (octet & 0xff)) >>> 0;
-  };
-
   /** Group `index` of the address just parsed into `groups`: `count` groups, the `::` (if any) before group `gapAt`. */
   const groupAt = (index: number, count: number, gapAt: number, after: number) => {
     if (gapAt === -1) return index < count ? (groups[index] as number) : 0;
@@ -99,41 +73,61 @@ export function createSourceRateLimiter(options: SourceRateLimiterOptions): Sour
     return 0;
   };
 
-  /** The first four groups (the /64) of an IPv6 address as written by the kernel, `::` expanded. */
-  const ipv6Bucket = (address: string) => {
-    let count = 0;
-    let gapAt = -1;
+  /**
+   * One pass over the address as the kernel wrote it: IPv4 (or an IPv4-mapped IPv6 address) is keyed
+   * by its 32 bits, read from the dotted quad after the last colon; IPv6 by its first four groups
+   * (the /64), with `::` expanded. No indexOf or split: each would be a call into the runtime or an allocation.
+   */
+  const bucketOf = (address: string) => {
+    let count = 0; // IPv6 groups read so far
+    let gapAt = -1; // where the `::` was
     let group = 0;
     let digits = 0;
+    let value = 0; // IPv4 bits after the last colon
+    let octet = 0;
+    let dotted = false;
+    let previous = 0;
     for (let i = 0; i < address.length; i++) {
       const c = address.charCodeAt(i);
-      if (c === COLON) {
-        if (digits > 0) {
-          if (count < 8) groups[count++] = group;
-          group = 0;
-          digits = 0;
-        } else if (i > 0 && address.charCodeAt(i - 1) === COLON && gapAt === -1) {
-          gapAt = count;
+      let digit: number;
+      if (c >= 48 && c <= 57) {
+        digit = c - 48;
+        octet = (octet * 10 + digit) & 0xffff;
+      } else if (c >= 97 && c <= 102) {
+        digit = c - 87;
+      } else if (c >= 65 && c <= 70) {
+        digit = c - 55;
+      } else {
+        if (c === DOT) {
+          value = (value << 8) | (octet & 0xff);
+          octet = 0;
+          dotted = true;
+        } else if (c === COLON) {
+          if (digits > 0) {
+            if (count < 8) groups[count++] = group;
+            group = 0;
+            digits = 0;
+          } else if (previous === COLON && gapAt === -1) {
+            gapAt = count;
+          }
+          value = 0;
+          octet = 0;
+        } else {
+          break; // % (a zone index, fe80::1%eth0) or anything else ends the address
         }
+        previous = c;
         continue;
       }
-      if (c === PERCENT) break; // zone index (fe80::1%eth0)
-      const digit = hexDigit(c);
-      if (digit < 0) break;
       group = ((group << 4) | digit) & 0xffff;
       digits++;
+      previous = c;
     }
+    if (dotted) return mix(((value << 8) | (octet & 0xff)) ^ seed) & mask;
     if (digits > 0 && count < 8) groups[count++] = group;
     const after = gapAt === -1 ? 0 : count - gapAt; // groups written after the ::
     const high = ((groupAt(0, count, gapAt, after) << 16) | groupAt(1, count, gapAt, after)) >>> 0;
     const low = ((groupAt(2, count, gapAt, after) << 16) | groupAt(3, count, gapAt, after)) >>> 0;
     return mix(((mix(high ^ seed) + low) >>> 0) ^ 0x9e3779b9) & mask;
-  };
-
-  const bucketOf = (address: string) => {
-    const dot = address.indexOf('.');
-    if (dot !== -1) return mix(ipv4Key(address, address.lastIndexOf(':', dot) + 1) ^ seed) & mask;
-    return ipv6Bucket(address);
   };
 
   return {

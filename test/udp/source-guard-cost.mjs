@@ -104,6 +104,43 @@ if (process.argv[2] === 'serve') {
     console.log(`admit(${JSON.stringify(address)}): ${nanos.toFixed(1)} ns a call (${admitted} admitted)`);
   }
 
+  // The listener's own per-datagram work, without the kernel: 'message' events on a real socket whose
+  // send() completes at once, in a tight loop. Interleaved, best of `repeats` per mode.
+  const handlerNanos = Object.fromEntries(modes.map(([mode]) => [mode, Infinity]));
+  const { pino } = await import('pino');
+  for (let repeat = 0; repeat < repeats; repeat++) {
+    for (const [mode, dist] of modes) {
+      const { createUdpEchoListener } = await import(`${dist}/udp/listener.js`);
+      const { createUdpStats } = await import(`${dist}/udp/stats.js`);
+      let socket;
+      const options = {
+        host: '127.0.0.1',
+        port: 0,
+        logger: pino({ level: 'silent' }),
+        stats: createUdpStats(),
+        createSocket: (socketOptions) => {
+          socket = createSocket(socketOptions);
+          socket.send = (msg, port, address, callback) => callback(null, msg.length);
+          return socket;
+        },
+      };
+      if (mode === 'on') options.sourceRate = createSourceRateLimiter({ ratePerSecond: 10_000_000, burst: 10_000_000 });
+      const listener = createUdpEchoListener(options);
+      await listener.listen();
+      const datagram = Buffer.alloc(64);
+      const sender = { address: '127.0.0.1', family: 'IPv4', port: 45678, size: 64 };
+      for (let i = 0; i < 100_000; i++) socket.emit('message', datagram, sender);
+      const startedAt = process.hrtime.bigint();
+      for (let i = 0; i < calls; i++) socket.emit('message', datagram, sender);
+      handlerNanos[mode] = Math.min(handlerNanos[mode], Number(process.hrtime.bigint() - startedAt) / calls);
+      await listener.close();
+    }
+  }
+  console.log(
+    `listener per-datagram work without the kernel (best of ${repeats}): ` +
+      modes.map(([mode]) => `${mode} ${handlerNanos[mode].toFixed(1)} ns (${(handlerNanos[mode] / handlerNanos.off).toFixed(2)}x)`).join(', '),
+  );
+
   for (let repeat = 0; repeat < repeats; repeat++) {
     for (const [mode, dist] of modes) results[mode].push(await runOnce(mode, dist));
   }

@@ -59,6 +59,18 @@ describe('what one source is', () => {
     expect(v4.size).toBeGreaterThan(330);
   });
 
+  it('any text at all gives a bucket in the table, never a throw', () => {
+    const rate = limiter(9, 64);
+    fc.assert(
+      fc.property(fc.string({ maxLength: 64 }), (text) => {
+        const bucket = rate.bucketOf(text);
+        expect(Number.isInteger(bucket) && bucket >= 0 && bucket < 64).toBe(true);
+      }),
+      { numRuns: 5000 },
+    );
+    for (const odd of ['', ':', '::::', '1.2.3.4.5.6', '999.999.999.999', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'x']) expect(rate.bucketOf(odd)).toBeLessThan(64);
+  });
+
   it('which sources share a bucket depends on a per-process seed', () => {
     const a = limiter(1);
     const b = limiter(2);
