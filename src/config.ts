@@ -39,6 +39,10 @@ export interface UdpSettings {
   readonly sendBufferBytes: number;
   /** Replies held while the kernel send buffer is full; beyond it datagrams are dropped. */
   readonly maxQueuedSends: number;
+  /** Echoes per second for one source (IPv4 address, IPv6 /64) in one process; 0 = no limit. */
+  readonly sourceRatePerSecond: number;
+  /** Echoes a quiet source may have at once (the token bucket's size). */
+  readonly sourceBurst: number;
 }
 
 /** ECHO_MEMORY_BUDGET: `auto` derives it from the cgroup's memory limit at start (src/overload/budget.ts). */
@@ -131,6 +135,8 @@ type Key =
   | 'udpRecvBufferBytes'
   | 'udpSendBufferBytes'
   | 'udpMaxQueuedSends'
+  | 'udpSourceRate'
+  | 'udpSourceBurst'
   | 'banner'
   | 'maxPendingBytes'
   | 'httpRequestTimeoutMs'
@@ -196,6 +202,10 @@ const positiveMs = (raw: string) => {
   const n = wholeNumber(600_000)(raw);
   return n !== undefined && n >= 1 ? n : undefined;
 };
+const countFrom1 = (max: number) => (raw: string) => {
+  const n = wholeNumber(max)(raw);
+  return n !== undefined && n >= 1 ? n : undefined;
+};
 const anyText = (max: number) => (raw: string) => (raw.length <= max && !/[\0\r\n]/.test(raw) ? raw : undefined);
 const LISTENERS_ALLOWED = `empty (use ECHO_HOST/ECHO_PORT), or a comma-separated list of scheme://host:port with scheme ${LISTENER_SCHEMES.join(', ')}`;
 
@@ -226,6 +236,8 @@ const SETTINGS: readonly Setting<string | number | boolean | MemoryBudgetSetting
   { key: 'udpRecvBufferBytes', env: 'ECHO_UDP_RECV_BUFFER_BYTES', flag: '--udp-recv-buffer-bytes', fallback: '4194304', meaning: 'udp listeners: SO_RCVBUF asked for (0 = kernel default; capped by net.core.rmem_max)', parse: wholeNumber(1 << 30), allowed: 'an integer number of bytes from 0 to 1073741824' },
   { key: 'udpSendBufferBytes', env: 'ECHO_UDP_SEND_BUFFER_BYTES', flag: '--udp-send-buffer-bytes', fallback: '1048576', meaning: 'udp listeners: SO_SNDBUF asked for (0 = kernel default; capped by net.core.wmem_max)', parse: wholeNumber(1 << 30), allowed: 'an integer number of bytes from 0 to 1073741824' },
   { key: 'udpMaxQueuedSends', env: 'ECHO_UDP_MAX_QUEUED_SENDS', flag: '--udp-max-queued-sends', fallback: '1024', meaning: 'udp listeners: replies held while the send buffer is full', parse: wholeNumber(1_000_000), allowed: 'an integer from 0 to 1000000' },
+  { key: 'udpSourceRate', env: 'ECHO_UDP_SOURCE_RATE', flag: '--udp-source-rate', fallback: '0', meaning: 'udp listeners: echoes per second for one source address (IPv6: /64), per process; 0 = no limit', parse: wholeNumber(10_000_000), allowed: 'an integer number of datagrams per second from 0 (no limit) to 10000000' },
+  { key: 'udpSourceBurst', env: 'ECHO_UDP_SOURCE_BURST', flag: '--udp-source-burst', fallback: '1000', meaning: 'udp listeners: echoes a quiet source may have at once, with ECHO_UDP_SOURCE_RATE', parse: countFrom1(10_000_000), allowed: 'an integer number of datagrams from 1 to 10000000' },
   { key: 'proxyTimeoutMs', env: 'ECHO_PROXY_TIMEOUT_MS', flag: '--proxy-timeout-ms', fallback: '5000', meaning: '+proxy listeners: deadline for the PROXY header', parse: milliseconds, allowed: MS_ALLOWED },
   { key: 'banner', env: 'ECHO_BANNER', flag: '--banner', fallback: '', meaning: 'line sent on connect: {hostname} {client_addr} {listener} {env:NAME}; empty = off', parse: anyText(1024), allowed: 'up to 1024 characters, one line' },
   { key: 'httpRequestTimeoutMs', env: 'HTTP_REQUEST_TIMEOUT_MS', flag: '--http-request-timeout-ms', fallback: '10000', meaning: 'sidecar: deadline for a request, and for an idle connection', parse: httpTimeout, allowed: 'an integer number of milliseconds from 100 to 600000' },
@@ -300,6 +312,8 @@ export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
       recvBufferBytes: values.udpRecvBufferBytes as number,
       sendBufferBytes: values.udpSendBufferBytes as number,
       maxQueuedSends: values.udpMaxQueuedSends as number,
+      sourceRatePerSecond: values.udpSourceRate as number,
+      sourceBurst: values.udpSourceBurst as number,
     },
     echo: {
       host: values.host as string,

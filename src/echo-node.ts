@@ -14,6 +14,8 @@ import { fullGarbageCollector, processMemorySampler, type MemorySampler } from '
 import { registerMemoryGuardMetrics } from './overload/metrics.js';
 import { createUdpEchoListener, type UdpEchoListener } from './udp/listener.js';
 import { registerUdpMetrics } from './udp/metrics.js';
+import { createSourcePortPolicy } from './udp/source-ports.js';
+import { createSourceRateLimiter } from './udp/source-rate.js';
 import { createUdpStats, type UdpStats } from './udp/stats.js';
 
 interface TcpMember {
@@ -67,8 +69,12 @@ export interface EchoNodeDeps {
   readonly memorySampler?: MemorySampler;
 }
 
-export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls' | 'udp' | 'metrics'>, deps: EchoNodeDeps): EchoNode {
+export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls' | 'udp' | 'metrics' | 'http'>, deps: EchoNodeDeps): EchoNode {
   const { logger, now } = deps;
+  // UDP echo never answers a port this process listens on (a loop); port-0 listeners are added once bound.
+  const sourcePorts = createSourcePortPolicy([...config.listeners.map((spec) => spec.port), config.http.port]);
+  const { sourceRatePerSecond, sourceBurst } = config.udp;
+  const sourceRate = sourceRatePerSecond > 0 ? createSourceRateLimiter({ ratePerSecond: sourceRatePerSecond, burst: sourceBurst }) : undefined;
   const members: Member[] = config.listeners.map((spec): Member => {
     const listenerLogger = logger.child({ component: 'echo', listener: spec.name });
     if (spec.transport === 'udp') {
@@ -83,6 +89,8 @@ export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls'
         recvBufferSize: recvBufferBytes,
         sendBufferSize: sendBufferBytes,
         maxQueuedSends,
+        sourcePorts,
+        sourceRate,
       });
       return { kind: 'udp', spec, stats, listener };
     }
@@ -150,7 +158,9 @@ export function createEchoNode(config: Pick<Config, 'listeners' | 'echo' | 'tls'
       const addresses: AddressInfo[] = [];
       for (const m of members) {
         try {
-          addresses.push(await m.listener.listen());
+          const address = await m.listener.listen();
+          sourcePorts.refuseListenPort(address.port);
+          addresses.push(address);
         } catch (error) {
           for (const started of members) {
             if (started.kind === 'tcp') started.listener.stopAccepting();

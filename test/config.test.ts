@@ -69,7 +69,7 @@ describe('parseConfig', () => {
     expect(run([], {})).toEqual({
       listeners: [{ name: 'tcp://0.0.0.0:7000', scheme: 'tcp', transport: 'tcp', tls: false, proxy: false, host: '0.0.0.0', port: 7000, origin: 'ECHO_HOST/--host, ECHO_PORT/--port' }],
       tls: undefined,
-      udp: { maxDatagramBytes: 0, recvBufferBytes: 4194304, sendBufferBytes: 1048576, maxQueuedSends: 1024 },
+      udp: { maxDatagramBytes: 0, recvBufferBytes: 4194304, sendBufferBytes: 1048576, maxQueuedSends: 1024, sourceRatePerSecond: 0, sourceBurst: 1000 },
       echo: { host: '0.0.0.0', port: 7000, maxConnections: 0, idleTimeoutMs: 0, maxLifetimeMs: 0, maxPendingBytes: 65536, proxyTimeoutMs: 5000, banner: '' },
       http: { host: '0.0.0.0', port: 8080, origin: 'HTTP_HOST/--http-host, HTTP_PORT/--http-port', requestTimeoutMs: 10_000, metricsToken: undefined },
       memoryBudget: { kind: 'auto' },

@@ -1,9 +1,13 @@
 // UDP echo (RFC 862): every datagram goes back, byte for byte, to the address and port it came from,
-// in the order the socket read them. One socket, no per-datagram state; the per-datagram path does a
-// few additions and one send, never a log line, a label lookup or a copy.
+// in the order the socket read them, unless its source must not be answered (source-ports.ts: this
+// process's own ports, the small services, known reflectors) or is over its rate (source-rate.ts).
+// One socket; the per-datagram path does a table lookup, a few additions and one send, never a log
+// line, a label lookup or a copy.
 import { createSocket as dgramCreateSocket, type RemoteInfo, type Socket, type SocketOptions } from 'node:dgram';
 import { isIP, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { createSourcePortPolicy, SOURCE_PORT_ALLOWED, SOURCE_PORT_LOOP, type SourcePortPolicy } from './source-ports.js';
+import type { SourceRateLimiter } from './source-rate.js';
 import type { UdpErrorReason, UdpStats } from './stats.js';
 
 /** Largest UDP payload IPv4 can carry: 65535 - 20 (IP header) - 8 (UDP header). */
@@ -45,6 +49,13 @@ export interface UdpEchoListenerOptions {
   /** At most one warning per this interval for send/receive trouble; the next one says how many were not logged. Default 10 s. */
   readonly warnIntervalMs?: number;
   readonly now?: () => number;
+  /**
+   * Source ports never answered, shared by every listener of the process (which marks all its ports
+   * in it). Default: a policy of this listener's own. Either way the listener marks its bound port.
+   */
+  readonly sourcePorts?: SourcePortPolicy;
+  /** Per-source rate limit, shared by the process's UDP listeners; absent = no limit. */
+  readonly sourceRate?: SourceRateLimiter;
   /** For tests: makes the socket (default: node:dgram's createSocket). */
   readonly createSocket?: (options: SocketOptions) => Socket;
 }
@@ -77,6 +88,11 @@ export function createUdpEchoListener(options: UdpEchoListenerOptions): UdpEchoL
   const warnIntervalMs = options.warnIntervalMs ?? DEFAULT_WARN_INTERVAL_MS;
   const now = options.now ?? Date.now;
   const createSocket = options.createSocket ?? dgramCreateSocket;
+  const sourcePorts = options.sourcePorts ?? createSourcePortPolicy();
+  const sourceVerdicts = sourcePorts.verdicts;
+  const sourceRate = options.sourceRate;
+  // Read once: refusals come in floods, and a disabled debug level should cost them nothing.
+  const debugEnabled = logger.isLevelEnabled('debug');
   for (const [name, value] of Object.entries({ maxDatagramBytes, maxQueuedSends, recvBufferSize, sendBufferSize, warnIntervalMs })) {
     if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`udp echo listener: ${name} must be a non-negative integer, got ${value}`);
   }
@@ -88,6 +104,7 @@ export function createUdpEchoListener(options: UdpEchoListenerOptions): UdpEchoL
   let address: AddressInfo | undefined;
   let queued = 0;
   const trouble: TroubleState = { lastWarnAt: -Infinity, notLogged: 0 };
+  const refusals: TroubleState = { lastWarnAt: -Infinity, notLogged: 0 };
 
   /** Send and receive failures come in bursts (one bad peer, a full buffer): one warning per interval. */
   const troubleSeen = (reason: UdpErrorReason, error: unknown) => {
@@ -106,6 +123,21 @@ export function createUdpEchoListener(options: UdpEchoListenerOptions): UdpEchoL
     trouble.notLogged = 0;
   };
 
+  /** Refused sources are client misbehaviour (or a forgery): debug only, and at most once per interval, since they come in floods. */
+  const refusalSeen = (reason: UdpErrorReason, sender: RemoteInfo) => {
+    const at = now();
+    if (at - refusals.lastWarnAt < warnIntervalMs) {
+      refusals.notLogged++;
+      return;
+    }
+    logger.debug(
+      { event: 'udp_source_refused', reason, source: { address: sender.address, port: sender.port }, notLoggedSinceLastRefusal: refusals.notLogged },
+      `udp echo: not answering ${sender.address}:${sender.port} (${reason}); further refusals within ${warnIntervalMs} ms are counted, not logged`,
+    );
+    refusals.lastWarnAt = at;
+    refusals.notLogged = 0;
+  };
+
   // One callback for every send: no closure per datagram. `bytes` is what the kernel took.
   const onSent = (error: Error | null, bytes: number) => {
     queued--;
@@ -122,8 +154,21 @@ export function createUdpEchoListener(options: UdpEchoListenerOptions): UdpEchoL
     const size = datagram.length;
     stats.receivedDatagrams++;
     stats.receivedBytes += size;
+    const verdict = sourceVerdicts[sender.port];
+    if (verdict !== SOURCE_PORT_ALLOWED) {
+      if (verdict === SOURCE_PORT_LOOP) stats.errors.loop++;
+      else stats.errors.reserved_source_port++;
+      if (debugEnabled) refusalSeen(verdict === SOURCE_PORT_LOOP ? 'loop' : 'reserved_source_port', sender);
+      return;
+    }
     if (size > maxDatagramBytes) {
       stats.errors.oversize++;
+      return;
+    }
+    // After the checks that cost nothing, so that a refused or oversize datagram takes no token.
+    if (sourceRate !== undefined && !sourceRate.admit(sender.address)) {
+      stats.errors.rate_limited++;
+      if (debugEnabled) refusalSeen('rate_limited', sender);
       return;
     }
     if (queued >= maxQueuedSends) {
@@ -199,6 +244,7 @@ export function createUdpEchoListener(options: UdpEchoListenerOptions): UdpEchoL
       s.on('message', onMessage);
       applyBufferSizes(s);
       address = s.address();
+      sourcePorts.refuseListenPort(address.port);
       bound = true;
       return address;
     },

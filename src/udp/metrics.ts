@@ -18,7 +18,7 @@ const RESERVED_LABELS = new Set(['direction', 'reason']);
  * Defines on `registry`:
  * - `echo_udp_datagrams_total{direction="received"|"sent"}`
  * - `echo_udp_received_bytes_total`, `echo_udp_sent_bytes_total`
- * - `echo_udp_errors_total{reason="oversize"|"send_queue_full"|"send_failed"|"receive_failed"}`
+ * - `echo_udp_errors_total{reason="oversize"|"send_queue_full"|"send_failed"|"receive_failed"|"loop"|"reserved_source_port"|"rate_limited"}`
  * every series present from the first scrape (0 until something happens).
  *
  * One listener: `registerUdpMetrics(registry, stats, { listener: 'udp://0.0.0.0:7000' })`.
@@ -61,7 +61,7 @@ export function registerUdpMetrics(registry: Registry<RegistryContentType>, stat
   });
   const errors = {
     name: 'echo_udp_errors_total',
-    help: 'UDP datagrams not echoed, by reason (oversize, send_queue_full, send_failed) and receive errors (receive_failed).',
+    help: 'UDP datagrams not echoed, by reason (oversize, send_queue_full, send_failed, loop, reserved_source_port, rate_limited) and receive errors (receive_failed).',
     labelNames: [...labelNames, 'reason'],
   };
   registerScrapedCounter(registry, errors, (add) => {

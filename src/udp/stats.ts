@@ -8,8 +8,13 @@
  *   reached maxQueuedSends; dropped rather than buffered without bound.
  * - `send_failed`: the reply's send reported an error (or threw); the datagram is lost, the listener goes on.
  * - `receive_failed`: the socket reported a receive error (an 'error' event); nothing to echo, never fatal.
+ * - `loop`: the source port is one this process listens on (TCP, UDP or the sidecar, from any address):
+ *   answering could start an endless exchange with itself or with another replica (source-ports.ts).
+ * - `reserved_source_port`: the source port is 0, privileged (1-1023: the small services, DNS, NTP,
+ *   SNMP...) or a known reflection port; no client sends from one, a forged datagram does.
+ * - `rate_limited`: the source (IPv4 address or IPv6 /64) is over ECHO_UDP_SOURCE_RATE (source-rate.ts).
  */
-export const UDP_ERROR_REASONS = ['oversize', 'send_queue_full', 'send_failed', 'receive_failed'] as const;
+export const UDP_ERROR_REASONS = ['oversize', 'send_queue_full', 'send_failed', 'receive_failed', 'loop', 'reserved_source_port', 'rate_limited'] as const;
 export type UdpErrorReason = (typeof UDP_ERROR_REASONS)[number];
 
 export interface UdpStats {

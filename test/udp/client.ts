@@ -24,12 +24,14 @@ export interface UdpClient {
 export interface UdpClientOptions {
   /** Loopback address to send from (default 127.0.0.1). */
   host?: string;
+  /** Port to send from (default 0: an ephemeral port, as real clients do). */
+  port?: number;
   /** Where the echo listens (default: host). */
   serverHost?: string;
   recvBufferSize?: number;
 }
 
-export async function openUdpClient(serverPort: number, { host = '127.0.0.1', serverHost, recvBufferSize = 0 }: UdpClientOptions = {}): Promise<UdpClient> {
+export async function openUdpClient(serverPort: number, { host = '127.0.0.1', port = 0, serverHost, recvBufferSize = 0 }: UdpClientOptions = {}): Promise<UdpClient> {
   serverHost ??= host;
   const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
   const inbox: Array<{ data: Buffer; from: RemoteInfo }> = [];
@@ -40,8 +42,13 @@ export async function openUdpClient(serverPort: number, { host = '127.0.0.1', se
     waiter = undefined;
     wake?.();
   });
-  socket.bind(0, host);
-  await once(socket, 'listening');
+  socket.bind(port, host);
+  try {
+    await once(socket, 'listening');
+  } catch (error) {
+    socket.close();
+    throw error;
+  }
   if (recvBufferSize > 0) socket.setRecvBufferSize(recvBufferSize);
   const client: UdpClient = {
     socket,

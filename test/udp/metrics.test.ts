@@ -29,6 +29,9 @@ describe('UDP echo metrics', () => {
       [`echo_udp_errors_total{${L},reason="send_queue_full"}`]: 0,
       [`echo_udp_errors_total{${L},reason="send_failed"}`]: 0,
       [`echo_udp_errors_total{${L},reason="receive_failed"}`]: 0,
+      [`echo_udp_errors_total{${L},reason="loop"}`]: 0,
+      [`echo_udp_errors_total{${L},reason="reserved_source_port"}`]: 0,
+      [`echo_udp_errors_total{${L},reason="rate_limited"}`]: 0,
     });
 
     const listener = createUdpEchoListener({ host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }), stats, maxDatagramBytes: 2000 });
@@ -73,7 +76,7 @@ describe('UDP echo metrics', () => {
     const samples = parseExposition(await registry.metrics());
     expect(sample(samples, 'echo_udp_datagrams_total{listener="udp://0.0.0.0:7000",direction="received"}')).toBe(5);
     expect(sample(samples, 'echo_udp_errors_total{listener="udp://[::]:7001",reason="send_failed"}')).toBe(2);
-    expect(samples.size).toBe(16);
+    expect(samples.size).toBe(22); // per listener: 2 directions, 2 byte totals, 7 error reasons
 
     const bare = new Registry();
     registerUdpMetrics(bare, createUdpStats());
