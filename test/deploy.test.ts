@@ -503,6 +503,8 @@ describe('Prometheus alerting rules', () => {
       'TcpEchoConnectionsNearLimit',
       'TcpEchoConnectionsRejected',
       'TcpEchoEventLoopLag',
+      'TcpEchoMemoryOverload',
+      'TcpEchoMemoryShedding',
       'TcpEchoNoTargetUp',
       'TcpEchoPodNotReady',
       'TcpEchoRestartingOften',
@@ -601,6 +603,9 @@ describe('Grafana dashboard', () => {
       'process_cpu_seconds_total',
       'process_resident_memory_bytes',
       'nodejs_eventloop_lag_p99_seconds',
+      'echo_memory_used_bytes',
+      'echo_memory_budget_bytes',
+      'echo_overload_active',
     ]) expect(used.has(name), name).toBe(true);
     expect(dashboardExprs.some((e) => /histogram_quantile\(\s*0\.99\s*,.*echo_connection_duration_seconds_bucket/.test(e.expr))).toBe(true);
   });
