@@ -34,7 +34,7 @@ interface UdpMember {
 type Member = TcpMember | UdpMember;
 
 /** All of a process's listeners as one: accepting = every listener accepting; connections summed. */
-export type EchoGroup = Omit<EchoListener, 'byteTotals' | 'connectionCap' | 'refuseNewConnections' | 'openConnections'>;
+export type EchoGroup = Omit<EchoListener, 'byteTotals' | 'connectionCap' | 'refuseNewConnections' | 'openConnections' | 'maxHeldBytesPerConnection'>;
 
 /** One process's echo listeners with their counters and metrics: the whole service, or one worker. */
 export interface EchoNode {

@@ -47,6 +47,8 @@ export class EchoConnection {
   private readonly options: ConnectionOptions;
   readonly openedAt: number;
   private pausedForBackpressure = false;
+  /** The memory guard has stopped reading from this client until its echo backlog goes down. */
+  private heldByGuard = false;
   private draining = false;
   private drainQuietMs = 0;
   /** The server is closing this connection on its own account: no more echo, only flushing. */
@@ -99,9 +101,27 @@ export class EchoConnection {
     return this.socket.writableLength + this.socket.readableLength;
   }
 
-  /** Reading is paused because the client does not read its echo. */
+  /** Echo waiting in user space for this client to read it. */
+  backlogBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  /** Reading is paused because the client does not read its echo (fast enough). */
   get stalled(): boolean {
-    return this.pausedForBackpressure;
+    return this.pausedForBackpressure || this.heldByGuard;
+  }
+
+  /** The memory guard: stop reading from this client (its echo keeps flowing) until releaseReading(). */
+  holdReading(): void {
+    if (this.heldByGuard || this.closing || this.socket.destroyed) return;
+    this.heldByGuard = true;
+    this.socket.pause();
+  }
+
+  releaseReading(): void {
+    if (!this.heldByGuard) return;
+    this.heldByGuard = false;
+    if (!this.pausedForBackpressure && !this.closing && !this.socket.destroyed) this.socket.resume();
   }
 
   /** The memory guard needs this connection's memory back: close now, counted as `overload`. */
@@ -162,7 +182,7 @@ export class EchoConnection {
     const connection = this[CONNECTION];
     if (connection.pausedForBackpressure) {
       connection.pausedForBackpressure = false;
-      this.resume();
+      if (!connection.heldByGuard) this.resume();
     }
   }
 
@@ -206,6 +226,7 @@ export class EchoConnection {
     socket.off('data', EchoConnection.onData);
     socket.on('data', EchoConnection.onDiscard);
     this.pausedForBackpressure = false;
+    this.heldByGuard = false;
     socket.resume();
     socket.end();
   }
@@ -220,7 +241,7 @@ export class EchoConnection {
       return;
     }
     const socket = this.socket;
-    const quiet = socket.writableLength === 0 && socket.readableLength === 0 && !this.pausedForBackpressure;
+    const quiet = socket.writableLength === 0 && socket.readableLength === 0 && !this.stalled;
     if (!quiet) {
       socket.setTimeout(this.drainQuietMs); // still moving data: look again later
       return;

@@ -57,11 +57,17 @@ export interface EchoListener {
   closeAll(): void;
   /** How many connections this listener takes before refusing (configured limit or descriptor budget); Infinity = no cap. */
   readonly connectionCap: number;
+  /** The most one stalled connection can make the service hold, for the memory guard. */
+  readonly maxHeldBytesPerConnection: number;
   /** The memory guard: refuse new connections (counted as `overload`) while true. */
   refuseNewConnections(refuse: boolean): void;
   /** The echoing connections, for the memory guard to choose from. */
   openConnections(): Iterable<EchoConnection>;
 }
+
+/** Node's default socket buffer (highWaterMark) where none is set, and the most one socket read returns. */
+const DEFAULT_STREAM_BUFFER_BYTES = 64 * 1024;
+const MAX_READ_BYTES = 64 * 1024;
 
 export interface DescriptorSource {
   /** The soft RLIMIT_NOFILE, or undefined where it cannot be read. */
@@ -342,6 +348,9 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
     get connectionCap() {
       return connectionCap;
     },
+    // A stalled client fills the socket's read buffer while reading is paused, as well as its write
+    // buffer (both ECHO_MAX_PENDING_BYTES), and one read of up to 64 KiB is in hand.
+    maxHeldBytesPerConnection: 2 * (options.maxPendingBytes ?? DEFAULT_STREAM_BUFFER_BYTES) + MAX_READ_BYTES,
     refuseNewConnections(refuse) {
       refusing = refuse;
     },

@@ -10,7 +10,7 @@ const BUDGET = 100 * MiB;
 
 interface FakeConnection extends Sheddable {
   readonly id: string;
-  shedAt?: number;
+  held: boolean;
 }
 
 function setup() {
@@ -21,7 +21,8 @@ function setup() {
   const shed: string[] = [];
   const refusals: boolean[] = [];
   const open = new Set<FakeConnection>();
-  const listener: GuardedListener = {
+  const listener: GuardedListener & { maxHeldBytesPerConnection: number } = {
+    maxHeldBytesPerConnection: 0, // no growth room unless a test sets it
     refuseNewConnections: (refuse) => refusals.push(refuse),
     openConnections: () => open,
   };
@@ -29,8 +30,18 @@ function setup() {
     const connection: FakeConnection = {
       id,
       openedAt,
-      stalled,
+      held: false,
+      get stalled() {
+        return stalled || this.held;
+      },
       heldBytes: () => held,
+      backlogBytes: () => held,
+      holdReading() {
+        this.held = true;
+      },
+      releaseReading() {
+        this.held = false;
+      },
       shed() {
         open.delete(connection);
         shed.push(id);
@@ -55,11 +66,14 @@ function setup() {
   });
   return {
     guard,
+    listener,
+    open,
     connect,
     shed,
     refusals,
     gcs: () => gcs,
     setUsed: (bytes: number) => (used = bytes),
+    used: () => used,
     addGarbage: (bytes: number) => (garbage += bytes),
     advance: (ms: number) => (clock += ms),
   };
@@ -90,6 +104,21 @@ describe('memory guard', () => {
     expect(t.refusals).toEqual([true, false]);
     expect(t.guard.active('refuse_connections')).toBe(false);
     expect(t.shed).toEqual([]);
+  });
+
+  it('while refusing, stops reading from clients with a backlog over 64 KiB, and lets them read again once they catch up or it recovers', () => {
+    const t = setup();
+    t.setUsed(86 * MiB);
+    const small = t.connect('small backlog', 16 * 1024, 1, false);
+    const big = t.connect('big backlog', 512 * 1024, 2, false);
+    t.guard.check();
+    expect(t.guard.active('refuse_connections')).toBe(true);
+    expect([small.held, big.held]).toEqual([false, true]);
+    t.setUsed(60 * MiB);
+    t.advance(GC_INTERVAL_MS);
+    t.guard.check();
+    expect(t.guard.active('refuse_connections')).toBe(false);
+    expect(big.held).toBe(false);
   });
 
   it('never refuses for garbage alone: above 85% it collects first', () => {
@@ -139,8 +168,12 @@ describe('memory guard', () => {
     expect(t.shed).toEqual(['big-9', 'big-8']);
     expect(t.guard.active('close_connections')).toBe(true);
     expect(t.guard.shedConnections).toBe(2);
-    // What they freed counts until a collection; the next check collects before deciding, sees it
-    // freed, and closes nothing more.
+    // What they held is garbage until a collection: the guard deducts it meanwhile, closes nothing
+    // more, and once it collects sees it freed.
+    t.advance(10);
+    t.guard.check();
+    expect(t.shed).toHaveLength(2);
+    t.advance(GC_INTERVAL_MS);
     t.guard.check();
     expect(t.guard.usedBytes).toBeLessThan(BUDGET);
     expect(t.shed).toHaveLength(2);
@@ -162,19 +195,34 @@ describe('memory guard', () => {
     expect(t.guard.active('refuse_connections')).toBe(true);
   });
 
-  it('waits for what it closed to be freed before closing more', () => {
+  it('counts what it just closed as freed, even before the memory shows it', () => {
     const t = setup();
     t.setUsed(0);
     for (let i = 0; i < 10; i++) t.connect(`big-${i}`, 10 * MiB, i);
     t.guard.check();
     expect(t.shed).toEqual(['big-9', 'big-8']);
-    t.setUsed(120 * MiB); // the rest grew meanwhile
-    t.advance(SHED_SETTLE_MS - 1);
+    // Not freed yet (sockets closing, V8 sweeping): the same memory must not close more.
+    t.advance(10);
     t.guard.check();
     expect(t.shed).toHaveLength(2);
-    t.advance(1);
+    // Real new growth is answered at once.
+    t.setUsed(t.used() + 20 * MiB);
+    t.advance(10);
     t.guard.check();
     expect(t.shed.length).toBeGreaterThan(2);
+  });
+
+  it('under pressure, counts what stalled connections could still grow to, and closes enough of them', () => {
+    const t = setup();
+    t.listener.maxHeldBytesPerConnection = 4 * MiB;
+    t.setUsed(70 * MiB);
+    for (let i = 0; i < 10; i++) t.connect(`stalled-${i}`, 1 * MiB, i); // 10 x ~1 MiB: ~80 MiB, each may grow by 3 MiB
+    t.guard.check();
+    expect(t.shed).toEqual([]); // under 85%: no pressure, whatever they could grow to
+    t.setUsed(86 * MiB); // pressed; with their room, ~116 MiB
+    t.guard.check();
+    expect(t.shed).toHaveLength(8); // 31 MiB over 85%, at ~4 MiB each
+    expect(t.guard.active('refuse_connections')).toBe(true);
   });
 
   it('among stalled connections holding the same, closes the newest first', () => {
@@ -207,9 +255,9 @@ describe('memory readings', () => {
     expect(cgroupSocketBytes(files({}))).toBe(0);
   });
 
-  it('budget: auto takes 75% of the cgroup limit and is off without one; bytes as given; off is off', () => {
-    expect(AUTO_BUDGET_FRACTION).toBe(0.75);
-    expect(resolveMemoryBudget({ kind: 'auto' }, () => 400 * MiB)).toBe(300 * MiB);
+  it('budget: auto takes 60% of the cgroup limit and is off without one; bytes as given; off is off', () => {
+    expect(AUTO_BUDGET_FRACTION).toBe(0.6);
+    expect(resolveMemoryBudget({ kind: 'auto' }, () => 400 * MiB)).toBe(240 * MiB);
     expect(resolveMemoryBudget({ kind: 'auto' }, () => undefined)).toBeUndefined();
     expect(resolveMemoryBudget({ kind: 'bytes', bytes: 64 * MiB }, () => 400 * MiB)).toBe(64 * MiB);
     expect(resolveMemoryBudget({ kind: 'off' }, () => 400 * MiB)).toBeUndefined();
