@@ -9,6 +9,7 @@ import { echoRoundTrip, openClient, patternedBytes } from './support/echo-client
 import { httpRequest, sample, scrape } from './support/metrics.js';
 import { waitFor } from './support/wait.js';
 import { hasCommand } from './support/tools.js';
+import { connectCrowd, roundTrip } from './support/crowd.js';
 import { containerEnvironment, inspect, podman, promValue, publishedPort, run, runStatus, uniqueName } from './support/containers.js';
 import { freePort } from './support/ports.js';
 
@@ -44,7 +45,7 @@ interface ImageInspect {
   };
 }
 interface ContainerInspect {
-  State: { Status: string; Running: boolean; ExitCode: number; Health?: { Status: string } };
+  State: { Status: string; Running: boolean; ExitCode: number; OOMKilled: boolean; Health?: { Status: string } };
   HostConfig: { ReadonlyRootfs: boolean };
 }
 
@@ -189,6 +190,68 @@ describe.skipIf(!env)('container image (podman)', () => {
     expect(logs).toContain('"event":"shutdown_complete"');
     console.log(`podman stop took ${stopMs} ms; ${sent} bytes echoed across the drain`);
   }, 120_000);
+  describe('under a memory limit, attacked by a crowd of clients that stop reading', () => {
+    const LIMIT = 192 * 1024 * 1024;
+    // As in test/faults/memory-guard.test.ts: large socket buffers, so a few dozen clients suffice.
+    const ATTACK = { clients: 64, floodBytes: 12 * 1024 * 1024, pendingBytes: String(4 * 1024 * 1024) };
+    const started: string[] = [];
+    afterAll(async () => {
+      for (const name of started) await run('podman', ['rm', '-f', '-t', '0', name]).catch(() => undefined);
+    });
+
+    async function startLimited(extraEnv: string[]): Promise<{ name: string; echoPort: number; httpPort: number }> {
+      const name = uniqueName('tcp-echo-memory');
+      started.push(name);
+      await podman(['run', '-d', '--name', name, '--memory', String(LIMIT), '--memory-swap', String(LIMIT), '-e', `ECHO_MAX_PENDING_BYTES=${ATTACK.pendingBytes}`, ...extraEnv, '-p', '127.0.0.1::7000', '-p', '127.0.0.1::8080', IMAGE]);
+      const ports = { echoPort: await publishedPort(name, 7000), httpPort: await publishedPort(name, 8080) };
+      await waitFor(async () => (await httpRequest(ports.httpPort, '/readyz')).status === 200, { timeoutMs: 60_000, intervalMs: 200, what: `${name} ready` });
+      return { name, ...ports };
+    }
+
+    it('with the guard (budget from the limit): never OOM-killed, sheds the crowd, a reading client keeps its echo, recovers', async () => {
+      const { name, echoPort, httpPort } = await startLimited([]);
+      const health = JSON.parse((await httpRequest(httpPort, '/healthz')).body) as { memory: { budgetBytes: number } };
+      expect(health.memory.budgetBytes).toBe(Math.floor(LIMIT * 0.6)); // auto: 60% of the cgroup limit
+      const reader = await openClient(echoPort);
+      reader.on('error', () => {});
+      const crowd = await connectCrowd(echoPort, ATTACK.clients);
+      try {
+        crowd.flood(ATTACK.floodBytes);
+        let rounds = 0;
+        await waitFor(
+          async () => {
+            const payload = patternedBytes(4096, rounds++);
+            expect((await roundTrip(reader, payload)).equals(payload)).toBe(true);
+            return sample(await scrape(httpPort), 'echo_connections_closed_total{reason="overload"}') > 0;
+          },
+          { timeoutMs: 60_000, intervalMs: 50, what: 'the guard to close stalled connections' },
+        );
+      } finally {
+        crowd.destroy();
+      }
+      await waitFor(async () => (await httpRequest(httpPort, '/readyz')).status === 200, { timeoutMs: 30_000, intervalMs: 100, what: 'readiness back after the crowd left' });
+      const payload = patternedBytes(512 * 1024, 5);
+      expect((await roundTrip(reader, payload)).equals(payload)).toBe(true);
+      reader.destroy();
+      const state = (await inspect<ContainerInspect>('container', name)).State;
+      expect(state).toMatchObject({ Running: true, OOMKilled: false });
+      const restarted = (await run('podman', ['logs', name])).stdout.split('\n').filter((line) => line.includes('"event":"listening"'));
+      expect(restarted).toHaveLength(1);
+    }, 180_000);
+
+    it('without the guard (ECHO_MEMORY_BUDGET=off) the same attack gets the container OOM-killed (the control)', async () => {
+      const { name, echoPort } = await startLimited(['-e', 'ECHO_MEMORY_BUDGET=off']);
+      const crowd = await connectCrowd(echoPort, ATTACK.clients);
+      try {
+        crowd.flood(ATTACK.floodBytes);
+        await waitFor(async () => !(await inspect<ContainerInspect>('container', name)).State.Running, { timeoutMs: 60_000, intervalMs: 200, what: 'the unguarded container to be killed' });
+      } finally {
+        crowd.destroy();
+      }
+      const state = (await inspect<ContainerInspect>('container', name)).State;
+      expect(state.OOMKilled || state.ExitCode === 137, JSON.stringify(state)).toBe(true);
+    }, 180_000);
+  });
 });
 
 // Needs only docker-compose (no engine): runs wherever it is installed.

@@ -3,10 +3,10 @@
 // connections holding the most, never dies, stays within the memory limit its budget implies, keeps
 // echoing byte-exact for a client that reads, and accepts again once the crowd has gone.
 import { afterEach, expect, it } from 'vitest';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { AUTO_BUDGET_FRACTION } from '../../src/overload/memory.js';
+import { connectCrowd, roundTrip, type Crowd } from '../support/crowd.js';
 import { openClient, patternedBytes } from '../support/echo-client.js';
 import { httpRequest, scrape, sample } from '../support/metrics.js';
 import { spawnService, type ServiceProcess } from '../support/process.js';
@@ -31,47 +31,12 @@ const ATTACK_LIMIT_MS = 30_000;
 
 const running: ServiceProcess[] = [];
 const sockets: Socket[] = [];
+const crowds: Crowd[] = [];
 afterEach(async () => {
   for (const socket of sockets.splice(0)) socket.destroy();
+  for (const crowd of crowds.splice(0)) crowd.destroy();
   await Promise.all(running.splice(0).map((service) => service.ensureStopped()));
 });
-
-/** One round trip of `payload` on an open connection. */
-async function roundTrip(client: Socket, payload: Buffer): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let got = 0;
-  const received = new Promise<void>((resolve, reject) => {
-    const onClose = () => reject(new Error('the well-behaved client was closed'));
-    const onData = (chunk: Buffer) => {
-      chunks.push(chunk);
-      got += chunk.length;
-      if (got >= payload.length) {
-        client.off('data', onData);
-        client.off('close', onClose);
-        resolve();
-      }
-    };
-    client.on('data', onData);
-    client.once('close', onClose);
-  });
-  client.write(payload);
-  await within(received, 10_000, 'a round trip');
-  return Buffer.concat(chunks);
-}
-
-/** A client that stops reading and sends `FLOOD_BYTES` as fast as its socket takes them. */
-function flood(socket: Socket, chunk: Buffer): void {
-  socket.pause();
-  let sent = 0;
-  const pump = () => {
-    while (sent < FLOOD_BYTES && !socket.destroyed) {
-      sent += chunk.length;
-      if (!socket.write(chunk)) break;
-    }
-    if (sent < FLOOD_BYTES && !socket.destroyed) socket.once('drain', pump);
-  };
-  pump();
-}
 
 it('a crowd of non-reading clients: refused, then shed; the service lives, echoes for a reader, and recovers', { timeout: 120_000 }, async () => {
   const service = await spawnService({ env: { ECHO_MEMORY_BUDGET: String(BUDGET), ECHO_MAX_PENDING_BYTES: String(PENDING_BYTES) } });
@@ -97,20 +62,13 @@ it('a crowd of non-reading clients: refused, then shed; the service lives, echoe
   })();
 
   // The crowd connects while memory is low: each looks like any client.
-  const crowd: Socket[] = [];
-  for (let i = 0; i < CROWD; i++) {
-    const socket = connect({ port, host: '127.0.0.1' });
-    socket.on('error', () => {});
-    sockets.push(socket);
-    crowd.push(socket);
-  }
-  await Promise.all(crowd.map((socket) => once(socket, 'connect')));
+  const crowd = await connectCrowd(port, CROWD);
+  crowds.push(crowd);
   await waitFor(async () => (await metric(`echo_connections_active{listener="${listener}"}`)) >= CROWD + 1, { what: 'the crowd to be accepted', timeoutMs: 20_000 });
 
   // Then all of it stops reading and sends. Meanwhile newcomers keep knocking (each sends a line and
   // reads its echo) and readiness is polled: the guard's refusals may be brief, so watch throughout.
-  const chunk = Buffer.alloc(64 * 1024, 0x61);
-  for (const socket of crowd) flood(socket, chunk);
+  crowd.flood(FLOOD_BYTES);
   const attackStarted = Date.now();
   const readiness = new Set<number>();
   let newcomersRefused = 0;
@@ -153,7 +111,7 @@ it('a crowd of non-reading clients: refused, then shed; the service lives, echoe
   console.log(`newcomers: ${newcomersRefused} refused, ${newcomersEchoed} echoed; ${health.memory.shedConnections} stalled connections closed`);
 
   // The crowd leaves: the service accepts again by itself, and echoes.
-  for (const socket of crowd) socket.destroy();
+  crowd.destroy();
   await waitFor(async () => (await httpRequest(service.httpPort, '/readyz')).status === 200, { what: 'readiness back to 200', timeoutMs: 20_000, intervalMs: 100 });
   attackOver = true;
   await within(readerLoop, 15_000, 'the reader to finish');
