@@ -1,8 +1,13 @@
 import Fastify, { LogController, type FastifyError } from 'fastify';
 import { once } from 'node:events';
+import type { ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { Gauge, type Registry } from 'prom-client';
+import { descriptorHeadroom, procDescriptors } from '../echo/listener.js';
 import type { MetricsRenderer } from '../metrics.js';
+import { registerScrapedCounter } from '../scraped-counter.js';
+import { createAdmission, SHED_REASONS, type AdmissionStats } from './admission.js';
 import { healthRoutes, type HealthSource } from './health.js';
 import { metricsRoute } from './metrics-route.js';
 
@@ -16,6 +21,10 @@ export interface SidecarOptions {
   /** When set, /metrics requires `Authorization: Bearer <token>`. */
   readonly metricsToken?: string | undefined;
   readonly metrics: MetricsRenderer;
+  /** Where the sidecar's own metrics (echo_http_*) are registered. */
+  readonly registry: Registry;
+  /** The process's descriptor limit (default: read from /proc/self/limits). */
+  readonly descriptorLimit?: number | undefined;
 }
 
 export interface Sidecar {
@@ -32,21 +41,45 @@ export interface Sidecar {
 const MAX_HEADER_BYTES = 8192;
 const KEEP_ALIVE_TIMEOUT_MS = 5000;
 
-export function createSidecar({ host, port, logger, health, metrics, requestTimeoutMs = 10_000, metricsToken }: SidecarOptions): Sidecar {
+/**
+ * Probes and scrapes send one request and read the answer; nothing legitimate pipelines deeply. A
+ * connection with more requests in flight is closed, which bounds what one connection can make the
+ * sidecar hold and the requests one event-loop turn can take on (connections x 4).
+ */
+const MAX_PIPELINED_REQUESTS = 4;
+
+/**
+ * Open connections: half the descriptors the echo listeners leave free (listener.ts), so that no
+ * number of sidecar clients can exhaust the descriptors and lock the probes out; 128 for any limit
+ * from 2,560 up. A new connection beyond it closes the oldest, so a fresh probe always gets in.
+ */
+export function sidecarConnectionCap(descriptorLimit: number | undefined): number {
+  return descriptorLimit === undefined ? MAX_CONNECTIONS_WITHOUT_LIMIT : Math.floor(descriptorHeadroom(descriptorLimit) / 2);
+}
+const MAX_CONNECTIONS_WITHOUT_LIMIT = 128;
+
+export function createSidecar({ host, port, logger, health, metrics, registry, requestTimeoutMs = 10_000, metricsToken, descriptorLimit = procDescriptors.limit() }: SidecarOptions): Sidecar {
+  const admission = createAdmission({ maxPipelined: MAX_PIPELINED_REQUESTS, maxConnections: sidecarConnectionCap(descriptorLimit) }, logger);
+  registerSidecarMetrics(registry, admission.stats);
+  // Probes and scrapes are small and quick; nothing a client sends may hold the sidecar for long.
+  // A slowloris (headers a byte at a time) is cut at headersTimeout, checked every
+  // connectionsCheckingInterval; an idle connection at the socket timeout (Fastify's connectionTimeout).
+  const http: ServerOptions = {
+    headersTimeout: requestTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, requestTimeoutMs),
+    maxHeaderSize: MAX_HEADER_BYTES,
+  };
   const app = Fastify({
     loggerInstance: logger,
     // Probes every few seconds would drown the logs.
     logController: new LogController({ disableRequestLogging: true }),
-    // Probes and scrapes are small and quick; nothing a client sends may hold the sidecar for long.
-    // A slowloris (headers a byte at a time) is cut at headersTimeout, checked every
-    // connectionsCheckingInterval; an idle connection at connectionTimeout.
-    connectionTimeout: requestTimeoutMs,
-    requestTimeout: requestTimeoutMs,
-    keepAliveTimeout: Math.min(KEEP_ALIVE_TIMEOUT_MS, requestTimeoutMs),
-    http: {
-      headersTimeout: requestTimeoutMs,
-      connectionsCheckingInterval: Math.min(1000, requestTimeoutMs),
-      maxHeaderSize: MAX_HEADER_BYTES,
+    // What Fastify would build from its timeout options, on a server whose handler sees only admitted requests.
+    serverFactory: (handler) => {
+      const server = admission.createServer(http, handler);
+      server.keepAliveTimeout = Math.min(KEEP_ALIVE_TIMEOUT_MS, requestTimeoutMs);
+      server.requestTimeout = requestTimeoutMs;
+      server.setTimeout(requestTimeoutMs);
+      return server;
     },
     bodyLimit: 1024,
     routerOptions: { maxParamLength: 100 },
@@ -94,4 +127,26 @@ export function createSidecar({ host, port, logger, health, metrics, requestTime
       return !cut;
     },
   };
+}
+
+function registerSidecarMetrics(registry: Registry, stats: AdmissionStats): void {
+  registerScrapedCounter(
+    registry,
+    {
+      name: 'echo_http_connections_shed_total',
+      help: 'Sidecar connections the sidecar closed, by reason: pipelined (more requests in flight on one connection than allowed), max_connections (the oldest, to make room for a new one).',
+      labelNames: ['reason'],
+    },
+    (add) => {
+      for (const reason of SHED_REASONS) add({ reason }, stats.shed[reason]);
+    },
+  );
+  new Gauge({
+    name: 'echo_http_connections_active',
+    help: 'Open sidecar connections.',
+    registers: [registry],
+    collect() {
+      this.set(stats.connections);
+    },
+  });
 }
