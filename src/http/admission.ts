@@ -1,7 +1,7 @@
-// Admission control for the sidecar's HTTP server: whatever clients send, the connections it holds and
-// the requests it takes on at once stay bounded, and so do the memory they cost and the event-loop
-// time one turn can spend on them. Connections that go past a limit are closed, counted by reason and
-// logged at debug.
+// Admission control for the sidecar's HTTP server: whatever clients send, the connections it holds,
+// the requests it holds and the requests it handles per second stay bounded, and so do the memory
+// and CPU they cost and the length of an event-loop turn. Connections that go past a limit are
+// closed, counted by reason and logged at debug; requests beyond the rate wait their turn.
 import { createServer, ServerResponse, type IncomingMessage, type RequestListener, type Server, type ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -18,6 +18,12 @@ export interface AdmissionLimits {
   readonly maxConnections: number;
   /** Requests one connection may have in flight (sent before reading the answers); one more closes it. */
   readonly maxPipelined: number;
+  /**
+   * Requests handled per second, in bursts of up to `burst` (a token bucket); beyond it they wait, in
+   * the order they came. A connection's first request is handled at once: that is how a probe comes.
+   */
+  readonly requestsPerSecond: number;
+  readonly burst: number;
 }
 
 export interface AdmissionStats {
@@ -26,6 +32,8 @@ export interface AdmissionStats {
   readonly connections: number;
   /** Requests parsed whose response has not closed yet, over all connections. */
   readonly inFlight: number;
+  /** Requests that waited for the request rate. */
+  readonly delayed: number;
 }
 
 export interface Admission {
@@ -35,11 +43,19 @@ export interface Admission {
 }
 
 interface Connection {
-  /** Requests parsed whose response has not closed yet. */
+  /** Requests parsed whose response has not closed yet (waiting ones included). */
   inFlight: number;
+  /** Requests handed to the route so far. */
+  handled: number;
   shed: boolean;
   /** Requests are admitted as the parser hands them over (else in the request handler). */
   atParser: boolean;
+}
+
+interface Delayed {
+  readonly connection: Connection;
+  readonly request: IncomingMessage;
+  readonly response: ServerResponse;
 }
 
 /** Node's HTTP parser: a request whose onIncoming returns this is a parse error, and parsing stops there. */
@@ -47,12 +63,45 @@ interface HttpParser {
   onIncoming: ((request: IncomingMessage, keepAlive: boolean) => number) | null;
 }
 const STOP_PARSING = -1;
+const DELAYED_CHECK_MS = 10;
 
-export function createAdmission(limits: AdmissionLimits, logger: Logger): Admission {
+export function createAdmission(limits: AdmissionLimits, logger: Logger, now: () => number = () => performance.now()): Admission {
   // Insertion order is accept order: the first entry is the oldest connection.
   const open = new Map<Socket, Connection>();
   const shed: Record<ShedReason, number> = { pipelined: 0, max_connections: 0 };
   let inFlight = 0;
+  let delayedCount = 0;
+  // At most maxConnections x maxPipelined entries: each is a request in flight on an open connection.
+  let delayed: Delayed[] = [];
+  let tokens = limits.burst;
+  let refilledAt = now();
+  let timer: NodeJS.Timeout | undefined;
+  let route: RequestListener = () => undefined;
+
+  const refill = () => {
+    const t = now();
+    tokens = Math.min(limits.burst, tokens + ((t - refilledAt) * limits.requestsPerSecond) / 1000);
+    refilledAt = t;
+  };
+
+  const handle = (connection: Connection, request: IncomingMessage, response: ServerResponse) => {
+    connection.handled++;
+    route(request, response);
+  };
+
+  const handleDelayed = () => {
+    timer = undefined;
+    refill();
+    let next = 0;
+    for (; next < delayed.length && tokens >= 1; next++) {
+      const { connection, request, response } = delayed[next] as Delayed;
+      if (connection.shed || request.socket?.destroyed) continue;
+      tokens--;
+      handle(connection, request, response);
+    }
+    delayed = delayed.slice(next);
+    if (delayed.length > 0) timer = setTimeout(handleDelayed, DELAYED_CHECK_MS);
+  };
 
   const forget = (socket: Socket, connection: Connection) => {
     if (!open.delete(socket)) return;
@@ -81,6 +130,19 @@ export function createAdmission(limits: AdmissionLimits, logger: Logger): Admiss
     return true;
   };
 
+  const dispatch = (connection: Connection, request: IncomingMessage, response: ServerResponse) => {
+    if (connection.shed) return;
+    refill();
+    if (connection.handled === 0 || (tokens >= 1 && delayed.length === 0)) {
+      tokens--; // may go below zero for first requests: later requests then wait longer
+      handle(connection, request, response);
+      return;
+    }
+    delayedCount++;
+    delayed.push({ connection, request, response });
+    timer ??= setTimeout(handleDelayed, DELAYED_CHECK_MS);
+  };
+
   function release(this: CountedResponse) {
     const connection = open.get(this.req.socket as Socket);
     if (!this.counted || connection === undefined) return;
@@ -100,7 +162,7 @@ export function createAdmission(limits: AdmissionLimits, logger: Logger): Admiss
   }
 
   const onConnection = (socket: Socket) => {
-    const connection: Connection = { inFlight: 0, shed: false, atParser: false };
+    const connection: Connection = { inFlight: 0, handled: 0, shed: false, atParser: false };
     open.set(socket, connection);
     socket.once('close', () => forget(socket, connection));
     if (open.size > limits.maxConnections) {
@@ -127,8 +189,12 @@ export function createAdmission(limits: AdmissionLimits, logger: Logger): Admiss
       get inFlight() {
         return inFlight;
       },
+      get delayed() {
+        return delayedCount;
+      },
     },
     createServer(options, handler) {
+      route = handler;
       const server = createServer({ ...options, ServerResponse: CountedResponse as typeof ServerResponse }, (request, response) => {
         const socket = request.socket as Socket;
         const connection = open.get(socket);
@@ -137,10 +203,13 @@ export function createAdmission(limits: AdmissionLimits, logger: Logger): Admiss
           if (!admit(socket, connection)) return;
           (response as CountedResponse).counted = true;
         }
-        handler(request, response);
+        // Node hands over every request of a read before it runs microtasks: requests go on only once the
+        // whole read is parsed, so those of a connection closed for pipelining cost no routing.
+        queueMicrotask(() => dispatch(connection, request, response));
       });
       // After http's own 'connection' listener, which gives the socket its parser.
       server.on('connection', onConnection);
+      server.once('close', () => clearTimeout(timer));
       return server;
     },
   };

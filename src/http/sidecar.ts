@@ -3,11 +3,11 @@ import { once } from 'node:events';
 import type { ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { descriptorHeadroom, procDescriptors } from '../echo/listener.js';
 import type { MetricsRenderer } from '../metrics.js';
-import { registerScrapedCounter } from '../scraped-counter.js';
-import { createAdmission, SHED_REASONS, type AdmissionStats } from './admission.js';
+import { createAdmission } from './admission.js';
+import { registerAdmissionMetrics } from './admission-metrics.js';
 import { healthRoutes, type HealthSource } from './health.js';
 import { metricsRoute } from './metrics-route.js';
 
@@ -37,16 +37,26 @@ export interface Sidecar {
   close(graceMs?: number): Promise<boolean>;
 }
 
-/** Probes and scrapes send a few hundred bytes of headers; Node's default allows 16 KiB. */
-const MAX_HEADER_BYTES = 8192;
+/**
+ * Probes and scrapes send a few hundred bytes of headers (a bearer token at most 1 KiB more); Node's
+ * default allows 16 KiB. Every header byte parsed becomes a string to collect: a client that
+ * pipelines requests with large headers makes garbage in proportion to this limit.
+ */
+const MAX_HEADER_BYTES = 4096;
 const KEEP_ALIVE_TIMEOUT_MS = 5000;
 
 /**
  * Probes and scrapes send one request and read the answer; nothing legitimate pipelines deeply. A
- * connection with more requests in flight is closed, which bounds what one connection can make the
- * sidecar hold and the requests one event-loop turn can take on (connections x 4).
+ * connection with more requests in flight is closed: what one connection can make the sidecar hold.
  */
 const MAX_PIPELINED_REQUESTS = 4;
+/**
+ * Requests the sidecar handles per second, in bursts of up to 32 (30-50 us each: at most a tenth of a
+ * core, and short event-loop turns); beyond it they wait. Probes and scrapes come a few a second, and
+ * a connection's first request (a probe's) is handled at once whatever the rate.
+ */
+const REQUESTS_PER_SECOND = 2000;
+const REQUEST_BURST = 32;
 
 /**
  * Open connections: half the descriptors the echo listeners leave free (listener.ts), so that no
@@ -59,8 +69,11 @@ export function sidecarConnectionCap(descriptorLimit: number | undefined): numbe
 const MAX_CONNECTIONS_WITHOUT_LIMIT = 128;
 
 export function createSidecar({ host, port, logger, health, metrics, registry, requestTimeoutMs = 10_000, metricsToken, descriptorLimit = procDescriptors.limit() }: SidecarOptions): Sidecar {
-  const admission = createAdmission({ maxPipelined: MAX_PIPELINED_REQUESTS, maxConnections: sidecarConnectionCap(descriptorLimit) }, logger);
-  registerSidecarMetrics(registry, admission.stats);
+  const admission = createAdmission(
+    { maxPipelined: MAX_PIPELINED_REQUESTS, maxConnections: sidecarConnectionCap(descriptorLimit), requestsPerSecond: REQUESTS_PER_SECOND, burst: REQUEST_BURST },
+    logger,
+  );
+  registerAdmissionMetrics(registry, admission.stats);
   // Probes and scrapes are small and quick; nothing a client sends may hold the sidecar for long.
   // A slowloris (headers a byte at a time) is cut at headersTimeout, checked every
   // connectionsCheckingInterval; an idle connection at the socket timeout (Fastify's connectionTimeout).
@@ -100,16 +113,19 @@ export function createSidecar({ host, port, logger, health, metrics, registry, r
     reply.code(status).send({ error: status >= 500 ? 'Internal Server Error' : 'Bad Request', message: status >= 500 ? 'internal error' : error.message });
   });
 
+  let address: AddressInfo | undefined;
   return {
     async listen() {
       // Listening on app.server directly: app.listen() logs a line per interface, and main logs one line for both listeners.
       await app.ready();
       app.server.listen({ host, port });
       await Promise.race([once(app.server, 'listening'), once(app.server, 'error').then(([error]) => Promise.reject(error))]);
-      return app.server.address() as AddressInfo;
+      address = app.server.address() as AddressInfo;
+      return address;
     },
+    // Read once: /healthz shows it, and a getsockname() per request is a cost a flood can multiply.
     get address() {
-      return (app.server.address() as AddressInfo | null) ?? undefined;
+      return address;
     },
     async close(graceMs = Infinity) {
       let cut = false;
@@ -123,30 +139,9 @@ export function createSidecar({ host, port, logger, health, metrics, registry, r
         await app.close();
       } finally {
         clearTimeout(timer);
+        address = undefined;
       }
       return !cut;
     },
   };
-}
-
-function registerSidecarMetrics(registry: Registry, stats: AdmissionStats): void {
-  registerScrapedCounter(
-    registry,
-    {
-      name: 'echo_http_connections_shed_total',
-      help: 'Sidecar connections the sidecar closed, by reason: pipelined (more requests in flight on one connection than allowed), max_connections (the oldest, to make room for a new one).',
-      labelNames: ['reason'],
-    },
-    (add) => {
-      for (const reason of SHED_REASONS) add({ reason }, stats.shed[reason]);
-    },
-  );
-  new Gauge({
-    name: 'echo_http_connections_active',
-    help: 'Open sidecar connections.',
-    registers: [registry],
-    collect() {
-      this.set(stats.connections);
-    },
-  });
 }
