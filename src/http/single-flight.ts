@@ -3,6 +3,14 @@
 // were echoed must show them, and a render already running may have read the counters before that.
 import { wantsOpenMetrics, type Exposition, type MetricsRenderer } from '../metrics.js';
 
+export interface SingleFlightOptions {
+  /** Renders of one format start at least this far apart... */
+  readonly minGapMs?: number;
+  /** ...and at least this many times the last render's duration apart: renders take at most 1/share of the time. */
+  readonly durationShare?: number;
+  readonly now?: () => number;
+}
+
 interface Waiting {
   readonly accept: string | undefined;
   readonly promise: Promise<Exposition>;
@@ -10,29 +18,40 @@ interface Waiting {
 }
 
 interface Flight {
-  /** A render is about to start or running. */
+  /** A render is waiting to start or running. */
   busy: boolean;
   /** Everyone who asked since the last render started: they share the next one. */
   next: Waiting | undefined;
+  lastStart: number;
+  lastDurationMs: number;
 }
 
 /**
- * At most one render running and one waiting per format, however many scrapes arrive. A render
- * starts at the end of the event-loop turn in which it was first asked for (so every scrape read in
- * that turn shares it: a render is synchronous, and would otherwise be repeated for each), and the
- * next one a turn after it ends, for everyone who asked meanwhile.
+ * At most one render running and one waiting per format, however many scrapes arrive, and renders
+ * spaced out so that scrapes cannot keep the event loop busy rendering. A render starts no earlier
+ * than the end of the event-loop turn in which it was asked for (every scrape read in that turn shares
+ * it: new connections are accepted one per turn, so their scrapes would otherwise each get one), and
+ * no earlier than the gap after the previous one started. A scrape waits at most a gap and a render.
  */
-export function singleFlight(render: MetricsRenderer['render']): MetricsRenderer['render'] {
+export function singleFlight(render: MetricsRenderer['render'], { minGapMs = 25, durationShare = 20, now = () => performance.now() }: SingleFlightOptions = {}): MetricsRenderer['render'] {
   const flights = { text: newFlight(), openMetrics: newFlight() };
+
+  const schedule = (flight: Flight) => {
+    const wait = flight.lastStart + Math.max(minGapMs, durationShare * flight.lastDurationMs) - now();
+    if (wait > 0) setTimeout(run, wait, flight);
+    else setImmediate(run, flight);
+  };
 
   const run = (flight: Flight) => {
     const waiting = flight.next as Waiting;
     flight.next = undefined;
+    const started = (flight.lastStart = now());
     const exposition = (async () => render(waiting.accept))(); // a throw becomes a rejection: the flight still ends
     waiting.resolve(exposition);
     const done = () => {
+      flight.lastDurationMs = now() - started;
       if (flight.next === undefined) flight.busy = false;
-      else setImmediate(run, flight);
+      else schedule(flight);
     };
     exposition.then(done, done);
   };
@@ -42,14 +61,14 @@ export function singleFlight(render: MetricsRenderer['render']): MetricsRenderer
     flight.next ??= waiting(accept);
     if (!flight.busy) {
       flight.busy = true;
-      setImmediate(run, flight);
+      schedule(flight);
     }
     return flight.next.promise;
   };
 }
 
 function newFlight(): Flight {
-  return { busy: false, next: undefined };
+  return { busy: false, next: undefined, lastStart: -Infinity, lastDurationMs: 0 };
 }
 
 function waiting(accept: string | undefined): Waiting {
