@@ -7,6 +7,7 @@ import { singleFlight } from '../src/http/single-flight.js';
 import type { Exposition } from '../src/metrics.js';
 import { collectUntilEnd, echoRoundTrip, openClient, patternedBytes } from './support/echo-client.js';
 import { httpRequest, parseExposition, sample, scrape } from './support/metrics.js';
+import { spawnService } from './support/process.js';
 import { startService, startServicesPerTest } from './support/service.js';
 import { waitFor } from './support/wait.js';
 
@@ -210,11 +211,15 @@ describe('scrapes that arrive together share renders (single flight with freshne
     }
   });
 
-  it('a scrape taken after bytes were echoed shows them, while other scrapers keep renders running', async () => {
-    const { httpPort, echoPort } = await start();
+  it.each([
+    ['in one process', 1],
+    ['with 2 workers (a render waits on each worker: renders overlap scrapes)', 2],
+  ])('a scrape taken after bytes were echoed shows them, while other scrapers keep renders running: %s', { timeout: 30_000 }, async (_name, workers) => {
+    const spawned = await spawnService({ env: { ECHO_WORKERS: String(workers) } });
+    const { httpPort, echoPort } = spawned;
     let scraping = true;
-    const background = Array.from({ length: 8 }, async () => {
-      while (scraping) await httpRequest(httpPort, '/metrics', { headers: Math.random() < 0.5 ? { accept: OPEN_METRICS } : {} });
+    const background = Array.from({ length: 8 }, async (_, i) => {
+      while (scraping) await httpRequest(httpPort, '/metrics', { headers: i % 2 ? { accept: OPEN_METRICS } : {} });
     });
     let total = 0;
     try {
@@ -229,6 +234,7 @@ describe('scrapes that arrive together share renders (single flight with freshne
     } finally {
       scraping = false;
       await Promise.all(background);
+      await spawned.ensureStopped();
     }
   });
 });
