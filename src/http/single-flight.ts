@@ -4,10 +4,11 @@
 import { wantsOpenMetrics, type Exposition, type MetricsRenderer } from '../metrics.js';
 
 export interface SingleFlightOptions {
-  /** Renders of one format start at least this far apart... */
+  /**
+   * Renders of one format start at least this far apart. Not a multiple of the last render's duration:
+   * the primary's renders wait on its workers, so their duration is mostly waiting, not work.
+   */
   readonly minGapMs?: number;
-  /** ...and at least this many times the last render's duration apart: renders take at most 1/share of the time. */
-  readonly durationShare?: number;
   readonly now?: () => number;
 }
 
@@ -23,7 +24,6 @@ interface Flight {
   /** Everyone who asked since the last render started: they share the next one. */
   next: Waiting | undefined;
   lastStart: number;
-  lastDurationMs: number;
 }
 
 /**
@@ -31,13 +31,14 @@ interface Flight {
  * spaced out so that scrapes cannot keep the event loop busy rendering. A render starts no earlier
  * than the end of the event-loop turn in which it was asked for (every scrape read in that turn shares
  * it: new connections are accepted one per turn, so their scrapes would otherwise each get one), and
- * no earlier than the gap after the previous one started. A scrape waits at most a gap and a render.
+ * no earlier than the gap after the previous one started. A scrape waits at most for the render
+ * running when it came, the gap, and its own render.
  */
-export function singleFlight(render: MetricsRenderer['render'], { minGapMs = 25, durationShare = 20, now = () => performance.now() }: SingleFlightOptions = {}): MetricsRenderer['render'] {
+export function singleFlight(render: MetricsRenderer['render'], { minGapMs = 50, now = () => performance.now() }: SingleFlightOptions = {}): MetricsRenderer['render'] {
   const flights = { text: newFlight(), openMetrics: newFlight() };
 
   const schedule = (flight: Flight) => {
-    const wait = flight.lastStart + Math.max(minGapMs, durationShare * flight.lastDurationMs) - now();
+    const wait = flight.lastStart + minGapMs - now();
     if (wait > 0) setTimeout(run, wait, flight);
     else setImmediate(run, flight);
   };
@@ -45,11 +46,10 @@ export function singleFlight(render: MetricsRenderer['render'], { minGapMs = 25,
   const run = (flight: Flight) => {
     const waiting = flight.next as Waiting;
     flight.next = undefined;
-    const started = (flight.lastStart = now());
+    flight.lastStart = now();
     const exposition = (async () => render(waiting.accept))(); // a throw becomes a rejection: the flight still ends
     waiting.resolve(exposition);
     const done = () => {
-      flight.lastDurationMs = now() - started;
       if (flight.next === undefined) flight.busy = false;
       else schedule(flight);
     };
@@ -68,7 +68,7 @@ export function singleFlight(render: MetricsRenderer['render'], { minGapMs = 25,
 }
 
 function newFlight(): Flight {
-  return { busy: false, next: undefined, lastStart: -Infinity, lastDurationMs: 0 };
+  return { busy: false, next: undefined, lastStart: -Infinity };
 }
 
 function waiting(accept: string | undefined): Waiting {
