@@ -134,7 +134,9 @@ export function createAdmission(limits: AdmissionLimits, logger: Logger, now: ()
     if (connection.shed) return;
     refill();
     if (connection.handled === 0 || (tokens >= 1 && delayed.length === 0)) {
-      tokens--; // may go below zero for first requests: later requests then wait longer
+      // First requests go on even with the bucket empty, and push it into a debt of at most one burst:
+      // a flood of new connections delays the others, but only for a moment once it stops.
+      tokens = Math.max(-limits.burst, tokens - 1);
       handle(connection, request, response);
       return;
     }
