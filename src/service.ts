@@ -98,6 +98,7 @@ export function createService(config: Config, deps: ServiceDeps): Service {
     ...config.http,
     logger: logger.child({ component: 'http' }),
     metrics,
+    registry: metrics.registry,
     health: { live: () => eventLoop.live, ready, detail: status },
   });
 

@@ -212,6 +212,7 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
     ...config.http,
     logger: logger.child({ component: 'http' }),
     metrics: { render: async (accept) => renderAggregate(await gather(), accept) },
+    registry: ownRegistry,
     health: { live: () => eventLoop.live, ready, detail: status },
   });
 

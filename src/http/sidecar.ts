@@ -1,8 +1,13 @@
 import Fastify, { LogController, type FastifyError } from 'fastify';
 import { once } from 'node:events';
+import type { ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { descriptorHeadroom, procDescriptors } from '../echo/listener.js';
 import type { MetricsRenderer } from '../metrics.js';
+import { createAdmission } from './admission.js';
+import { registerAdmissionMetrics } from './admission-metrics.js';
 import { healthRoutes, type HealthSource } from './health.js';
 import { metricsRoute } from './metrics-route.js';
 
@@ -16,6 +21,10 @@ export interface SidecarOptions {
   /** When set, /metrics requires `Authorization: Bearer <token>`. */
   readonly metricsToken?: string | undefined;
   readonly metrics: MetricsRenderer;
+  /** Where the sidecar's own metrics (echo_http_*) are registered. */
+  readonly registry: Registry;
+  /** The process's descriptor limit (default: read from /proc/self/limits). */
+  readonly descriptorLimit?: number | undefined;
 }
 
 export interface Sidecar {
@@ -28,25 +37,62 @@ export interface Sidecar {
   close(graceMs?: number): Promise<boolean>;
 }
 
-/** Probes and scrapes send a few hundred bytes of headers; Node's default allows 16 KiB. */
-const MAX_HEADER_BYTES = 8192;
+/**
+ * Probes and scrapes send a few hundred bytes of headers (a bearer token at most 1 KiB more); Node's
+ * default allows 16 KiB. Every header byte parsed becomes a string to collect: a client that
+ * pipelines requests with large headers makes garbage in proportion to this limit.
+ */
+const MAX_HEADER_BYTES = 4096;
 const KEEP_ALIVE_TIMEOUT_MS = 5000;
 
-export function createSidecar({ host, port, logger, health, metrics, requestTimeoutMs = 10_000, metricsToken }: SidecarOptions): Sidecar {
+/**
+ * Probes and scrapes send one request and read the answer; nothing legitimate pipelines deeply. A
+ * connection with more requests in flight is closed: what one connection can make the sidecar hold.
+ */
+const MAX_PIPELINED_REQUESTS = 4;
+/**
+ * Requests the sidecar handles per second, in bursts of up to 32 (30-50 us each: at most a tenth of a
+ * core, and short event-loop turns); beyond it they wait. Probes and scrapes come a few a second, and
+ * a connection's first request (a probe's) is handled at once whatever the rate.
+ */
+const REQUESTS_PER_SECOND = 2000;
+const REQUEST_BURST = 32;
+
+/**
+ * Open connections: half the descriptors the echo listeners leave free (listener.ts), so that no
+ * number of sidecar clients can exhaust the descriptors and lock the probes out; 128 for any limit
+ * from 2,560 up. A new connection beyond it closes the oldest, so a fresh probe always gets in.
+ */
+export function sidecarConnectionCap(descriptorLimit: number | undefined): number {
+  return descriptorLimit === undefined ? MAX_CONNECTIONS_WITHOUT_LIMIT : Math.floor(descriptorHeadroom(descriptorLimit) / 2);
+}
+const MAX_CONNECTIONS_WITHOUT_LIMIT = 128;
+
+export function createSidecar({ host, port, logger, health, metrics, registry, requestTimeoutMs = 10_000, metricsToken, descriptorLimit = procDescriptors.limit() }: SidecarOptions): Sidecar {
+  const admission = createAdmission(
+    { maxPipelined: MAX_PIPELINED_REQUESTS, maxConnections: sidecarConnectionCap(descriptorLimit), requestsPerSecond: REQUESTS_PER_SECOND, burst: REQUEST_BURST },
+    logger,
+  );
+  registerAdmissionMetrics(registry, admission.stats);
+  // Probes and scrapes are small and quick; nothing a client sends may hold the sidecar for long.
+  // A slowloris (headers a byte at a time) is cut at headersTimeout, checked every
+  // connectionsCheckingInterval; an idle connection at the socket timeout (Fastify's connectionTimeout).
+  const http: ServerOptions = {
+    headersTimeout: requestTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, requestTimeoutMs),
+    maxHeaderSize: MAX_HEADER_BYTES,
+  };
   const app = Fastify({
     loggerInstance: logger,
     // Probes every few seconds would drown the logs.
     logController: new LogController({ disableRequestLogging: true }),
-    // Probes and scrapes are small and quick; nothing a client sends may hold the sidecar for long.
-    // A slowloris (headers a byte at a time) is cut at headersTimeout, checked every
-    // connectionsCheckingInterval; an idle connection at connectionTimeout.
-    connectionTimeout: requestTimeoutMs,
-    requestTimeout: requestTimeoutMs,
-    keepAliveTimeout: Math.min(KEEP_ALIVE_TIMEOUT_MS, requestTimeoutMs),
-    http: {
-      headersTimeout: requestTimeoutMs,
-      connectionsCheckingInterval: Math.min(1000, requestTimeoutMs),
-      maxHeaderSize: MAX_HEADER_BYTES,
+    // What Fastify would build from its timeout options, on a server whose handler sees only admitted requests.
+    serverFactory: (handler) => {
+      const server = admission.createServer(http, handler);
+      server.keepAliveTimeout = Math.min(KEEP_ALIVE_TIMEOUT_MS, requestTimeoutMs);
+      server.requestTimeout = requestTimeoutMs;
+      server.setTimeout(requestTimeoutMs);
+      return server;
     },
     bodyLimit: 1024,
     routerOptions: { maxParamLength: 100 },
@@ -67,16 +113,19 @@ export function createSidecar({ host, port, logger, health, metrics, requestTime
     reply.code(status).send({ error: status >= 500 ? 'Internal Server Error' : 'Bad Request', message: status >= 500 ? 'internal error' : error.message });
   });
 
+  let address: AddressInfo | undefined;
   return {
     async listen() {
       // Listening on app.server directly: app.listen() logs a line per interface, and main logs one line for both listeners.
       await app.ready();
       app.server.listen({ host, port });
       await Promise.race([once(app.server, 'listening'), once(app.server, 'error').then(([error]) => Promise.reject(error))]);
-      return app.server.address() as AddressInfo;
+      address = app.server.address() as AddressInfo;
+      return address;
     },
+    // Read once: /healthz shows it, and a getsockname() per request is a cost a flood can multiply.
     get address() {
-      return (app.server.address() as AddressInfo | null) ?? undefined;
+      return address;
     },
     async close(graceMs = Infinity) {
       let cut = false;
@@ -90,6 +139,7 @@ export function createSidecar({ host, port, logger, health, metrics, requestTime
         await app.close();
       } finally {
         clearTimeout(timer);
+        address = undefined;
       }
       return !cut;
     },

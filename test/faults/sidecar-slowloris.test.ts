@@ -1,9 +1,10 @@
 // A slowloris on the sidecar: hundreds of connections trickling partial requests (or sending nothing)
-// do not starve the probes, and the sidecar cuts every one of them at HTTP_REQUEST_TIMEOUT_MS.
+// do not starve the probes, and the sidecar cuts every one of them: beyond its 128 open connections
+// the oldest at once (max_connections), the rest at HTTP_REQUEST_TIMEOUT_MS.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { httpRequest } from '../support/metrics.js';
+import { httpRequest, sample, scrape } from '../support/metrics.js';
 import { waitFor, within } from '../support/wait.js';
 import { expectSettled, pool, spawnFaultService, type FaultService } from './support.js';
 
@@ -75,6 +76,8 @@ describe('sidecar under a slowloris', () => {
       expect(slowest).toBeLessThan(REQUEST_TIMEOUT_MS + 1000 + 3000);
       // Those that were answered got a 4xx (408), never a 5xx.
       for (const client of clients) expect(client.response()).not.toMatch(/^HTTP\/1\.1 5/);
+      // The sidecar held at most 128 of them (half the echo listeners' descriptor headroom at this limit).
+      expect(sample(await scrape(service.httpPort), 'echo_http_connections_shed_total{reason="max_connections"}')).toBeGreaterThanOrEqual(clients.length - 128);
     } finally {
       for (const client of clients) client.stop();
     }
