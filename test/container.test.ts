@@ -122,6 +122,25 @@ describe.skipIf(!env)('container image (podman)', () => {
     expect(sample(after, 'echo_sent_bytes_total') - sample(before, 'echo_sent_bytes_total')).toBe(payload.length);
   });
 
+  it('SIGUSR1 and SIGHUP (podman kill) neither stop it nor open a debugger in the container', async () => {
+    const inspectorPort = (9229).toString(16).toUpperCase().padStart(4, '0');
+    const listening = async () => {
+      const tables = await podman(['exec', CONTAINER, 'cat', '/proc/net/tcp', '/proc/net/tcp6']);
+      return tables.split('\n').filter((row) => row.trim().split(/\s+/)[3] === '0A').map((row) => row.trim().split(/\s+/)[1]?.split(':')[1]);
+    };
+    expect(await listening()).not.toContain(inspectorPort);
+    for (const signal of ['USR1', 'HUP', 'USR2']) {
+      await podman(['kill', '--signal', signal, CONTAINER]);
+      await waitFor(async () => (await run('podman', ['logs', CONTAINER])).stdout.includes(`"signal":"SIG${signal}"`), { timeoutMs: 10_000, what: `SIG${signal} logged` });
+    }
+    expect((await inspect<ContainerInspect>('container', CONTAINER)).State.Running).toBe(true);
+    expect(await listening()).not.toContain(inspectorPort);
+    expect((await run('podman', ['logs', CONTAINER])).stderr).not.toMatch(/Debugger listening/);
+    expect(sample(await scrape(httpPort), 'echo_signals_received_total{signal="SIGUSR1"}')).toBe(1);
+    const payload = patternedBytes(64 * 1024, 3);
+    expect((await echoRoundTrip(echoPort, payload)).equals(payload)).toBe(true);
+  });
+
   it('passes its HEALTHCHECK', async () => {
     const check = await runStatus('podman', ['healthcheck', 'run', CONTAINER]);
     expect(check.code, `podman healthcheck run: ${check.stdout}${check.stderr}`).toBe(0);
