@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { echoRoundTrip, openClient, patternedBytes } from './support/echo-client.js';
 import { httpRequest, sample, scrape } from './support/metrics.js';
@@ -221,7 +222,8 @@ describe.skipIf(!env)('container image (podman)', () => {
     async function startLimited(extraEnv: string[]): Promise<{ name: string; echoPort: number; httpPort: number }> {
       const name = uniqueName('tcp-echo-memory');
       started.push(name);
-      await podman(['run', '-d', '--name', name, '--memory', String(LIMIT), '--memory-swap', String(LIMIT), '-e', `ECHO_MAX_PENDING_BYTES=${ATTACK.pendingBytes}`, ...extraEnv, '-p', '127.0.0.1::7000', '-p', '127.0.0.1::8080', IMAGE]);
+      // From a scratch directory: on an OOM kill podman's conmon writes a file named 'oom' into its working directory.
+      await run('podman', ['run', '-d', '--name', name, '--memory', String(LIMIT), '--memory-swap', String(LIMIT), '-e', `ECHO_MAX_PENDING_BYTES=${ATTACK.pendingBytes}`, ...extraEnv, '-p', '127.0.0.1::7000', '-p', '127.0.0.1::8080', IMAGE], { cwd: tmpdir() });
       const ports = { echoPort: await publishedPort(name, 7000), httpPort: await publishedPort(name, 8080) };
       await waitFor(async () => (await httpRequest(ports.httpPort, '/readyz')).status === 200, { timeoutMs: 60_000, intervalMs: 200, what: `${name} ready` });
       return { name, ...ports };
