@@ -158,7 +158,7 @@ describe.skipIf(!env)('container image (podman)', () => {
     ended.catch(() => undefined);
 
     let stopped: Promise<unknown> | undefined;
-    let stopStarted = 0;
+    let stopStarted: number;
     try {
       await waitFor(() => received >= 1024 * 1024, { timeoutMs: 20_000, what: 'the first MiB echoed' });
       stopStarted = Date.now();

@@ -33,7 +33,7 @@ export function nodeRelease(version: string): string | undefined {
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     const message = `Node ${version} is not available (npm pack node-${process.platform}-${process.arch}@${version} failed: ${String(error).split('\n')[0]}); set TCP_ECHO_TEST_NODE_${major} to a node ${major} binary`;
-    if (requireAllTests) throw new Error(`${message}; REQUIRE_ALL_TESTS=1 forbids skipping`);
+    if (requireAllTests) throw new Error(`${message}; REQUIRE_ALL_TESTS=1 forbids skipping`, { cause: error });
     console.warn(`skipping: ${message}`);
     return undefined;
   }

@@ -50,7 +50,7 @@ export async function runToExit({ env = {} as Record<string, string | undefined>
     return { code, signal, stdout, stderr };
   } catch (error) {
     child.kill('SIGKILL');
-    throw new Error(`${String(error)}; stdout: ${stdout}; stderr: ${stderr}`);
+    throw new Error(`${String(error)}; stdout: ${stdout}; stderr: ${stderr}`, { cause: error });
   }
 }
 
