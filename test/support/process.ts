@@ -57,12 +57,11 @@ export async function runToExit({ env = {} as Record<string, string | undefined>
 /**
  * Runs the built service (`node dist/main.js`) as a real child process on ephemeral loopback ports;
  * with `nofile`, through `prlimit` so it starts under that descriptor limit (prlimit execs: same pid);
- * with `node`, under that Node binary instead of the one running the tests; with `entry`, from that
- * script instead of dist/main.js.
+ * with `entry`, from that script instead of dist/main.js.
  */
-export async function spawnService({ env = {} as Record<string, string>, args = [] as string[], startTimeoutMs = 10_000, nofile = undefined as number | undefined, node = process.execPath, entry = MAIN } = {}): Promise<ServiceProcess> {
-  const command = nofile === undefined ? node : 'prlimit';
-  const prefix = nofile === undefined ? [] : [`--nofile=${nofile}:${nofile}`, node];
+export async function spawnService({ env = {} as Record<string, string>, args = [] as string[], startTimeoutMs = 10_000, nofile = undefined as number | undefined, entry = MAIN } = {}): Promise<ServiceProcess> {
+  const command = nofile === undefined ? process.execPath : 'prlimit';
+  const prefix = nofile === undefined ? [] : [`--nofile=${nofile}:${nofile}`, process.execPath];
   const child = spawn(command, [...prefix, entry, ...args], {
     env: { ...process.env, ECHO_HOST: '127.0.0.1', ECHO_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
