@@ -4,15 +4,18 @@
 #   docker run --rm --read-only --cap-drop ALL --security-opt no-new-privileges \
 #     --stop-timeout 35 -p 7000:7000 -p 8080:8080 tcp-echo
 #
-# NODE_IMAGE picks the Node base for every stage: the current LTS on Debian slim by
-# default (the service needs Node >= 20). Override it to pin a digest or use a mirror.
-ARG NODE_IMAGE=node:22-bookworm-slim
+# NODE_IMAGE picks the Node base for every stage: Node 26 (active LTS until 2029-04-30) on
+# Debian 13 slim by default; node:24-trixie-slim is the other tested line (package.json
+# engines). Override it to pin a digest or use a mirror.
+ARG NODE_IMAGE=node:26-trixie-slim
 
 # --- build: compile TypeScript with the full (dev) dependency set -------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# No install scripts: the only one is the devDependency `node` fetching a Node binary for
+# `npm start`/`npm test`; this stage compiles with the image's own node.
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src/ src/
 RUN npm run build

@@ -19,6 +19,9 @@
 //   BENCH_SERVICE_ENTRY=dist/main.js, BENCH_SERVICE_NODE_FLAGS=   what runs as the tcp-echo row
 //   BENCH_CANDIDATE_ENTRY=<path to another build's dist/main.js>   adds a "candidate" row (A/B in one run)
 //   BENCH_GLIBC_TUNABLES=<malloc tunables for every server> | none   (see DEFAULT_TUNABLES)
+//
+// The Node servers run on the Node that runs this script: `npm run bench` on the project's own
+// (devDependency node); `path/to/other/node bench/run.mjs` measures another line.
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -103,13 +106,11 @@ SERVERS['tcp-echo-gc'] = { ...SERVERS['tcp-echo'], label: 'tcp-echo, GC metric o
 // `node bench/run.mjs workers` (npm run bench:workers): tcp-echo with ECHO_WORKERS=1 and =2, both free to
 // use every CPU (the load generator keeps its own), on the workloads that have connections to spread.
 const ALL_CPUS = `0-${os.cpus().length - 1}`;
-// BENCH_WORKERS_NODE: the node binary for these rows (Node 22.12+ gives each worker its own
-// SO_REUSEPORT socket; it needs a fixed port, so these rows get one).
+// Each worker binds its own SO_REUSEPORT socket, which needs a fixed port, so these rows get one.
 for (const n of [1, 2]) {
   SERVERS[`workers-${n}`] = {
     ...SERVERS['tcp-echo'],
     label: `tcp-echo, ${n} worker${n > 1 ? 's' : ''}`,
-    cmd: process.env.BENCH_WORKERS_NODE || process.execPath,
     env: { ...SERVERS['tcp-echo'].env, ECHO_WORKERS: String(n) },
     cpus: ALL_CPUS,
     fixedPort: true,

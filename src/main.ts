@@ -2,18 +2,17 @@
 // Entry point: V8's heap settings first, then the command line (cli.ts). A flag set here governs
 // what is loaded after it, so the CLI, and with it Fastify, pino and prom-client, comes last.
 // Run as `node dist/main.js` wherever signals matter: npm does not pass them cleanly to a draining child.
+//
+// Incremental marking stays on. On Node 20 it was turned off here (full GCs restarted under bulk
+// load); since Node 22, V8 answers the read buffers' external memory with a GC, and without
+// incremental marking each was a 20-25 ms stop-the-world Mark-Compact, 8-16 per GiB echoed
+// (README "Performance"; test/heap-settings.test.ts).
 import { setFlagsFromString } from 'node:v8';
 
 // SIGUSR1 would open Node's inspector on 127.0.0.1:9229, and with it a way to run code in the
 // process. A listener of our own replaces Node's; this one covers the moment before cli.ts installs
 // the real handlers (src/signals.ts).
 process.on('SIGUSR1', () => undefined);
-
-// With Fastify and prom-client loaded the old generation sits just above the size where V8 starts
-// incremental marking, and under bulk load the 64 KiB read buffers then keep restarting it: a full
-// GC every few tens of ms that frees almost nothing (bench/profile.mjs, README "Performance").
-// Without incremental marking, full GCs are rare stop-the-world pauses of a few ms on this small heap.
-setFlagsFromString('--no-incremental-marking');
 
 // Loading those libraries keeps enough alive that V8 would grow the young generation to 8 MiB before
 // the first connection, and every scavenge would then sweep four times as many socket-read buffers

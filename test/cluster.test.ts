@@ -5,7 +5,6 @@ import { createServer, type AddressInfo } from 'node:net';
 import { collectUntilEnd, echoRoundTrip, openClient, patternedBytes } from './support/echo-client.js';
 import { httpRequest, parseExposition, sample, scrape } from './support/metrics.js';
 import { freePort } from './support/ports.js';
-import { NODE_22, nodeRelease } from './support/node-release.js';
 import { tcpSockets } from './support/proc-net.js';
 import { runToExit, spawnService, type ServiceProcess } from './support/process.js';
 import { waitFor, within } from './support/wait.js';
@@ -15,8 +14,8 @@ afterEach(async () => {
   await Promise.all(started.splice(0).map((p) => p.ensureStopped()));
 });
 
-async function startCluster(env: Record<string, string> = {}, node?: string): Promise<ServiceProcess> {
-  const service = await spawnService({ env: { ECHO_WORKERS: '2', ...env }, startTimeoutMs: 20_000, node });
+async function startCluster(env: Record<string, string> = {}): Promise<ServiceProcess> {
+  const service = await spawnService({ env: { ECHO_WORKERS: '2', ...env }, startTimeoutMs: 20_000 });
   started.push(service);
   return service;
 }
@@ -151,18 +150,10 @@ function listeningSockets(port: number): number {
   return tcpSockets().filter((row) => row.localPort === port && row.state === '0A').length;
 }
 
-/** net.Server's reusePort arrived in Node 22.12 and 23.1. */
-function hasReusePort(version: string): boolean {
-  const [major = 0, minor = 0] = version.split('.').map(Number);
-  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
-}
-
-const node22 = process.platform === 'linux' ? nodeRelease(NODE_22) : undefined;
-
-describe.runIf(node22)(`ECHO_WORKERS=2 on a fixed port under Node ${NODE_22} (the image's Node line): SO_REUSEPORT`, () => {
-  it('each worker listens on a socket of its own and the kernel spreads connections evenly; Node 20 shares one socket', async () => {
+describe('ECHO_WORKERS=2 on a fixed port: SO_REUSEPORT', () => {
+  it('each worker listens on a socket of its own and the kernel spreads connections evenly; on port 0 they share one', async () => {
     const port = await freePort();
-    const service = await startCluster({ ECHO_PORT: String(port) }, node22);
+    const service = await startCluster({ ECHO_PORT: String(port) });
     expect(service.echoPort).toBe(port);
     expect(listeningSockets(port)).toBe(2);
 
@@ -185,12 +176,11 @@ describe.runIf(node22)(`ECHO_WORKERS=2 on a fixed port under Node ${NODE_22} (th
     service.kill('SIGTERM');
     expect((await service.exited).code).toBe(0);
 
-    // The control: under a Node without reusePort (this machine's 20) the workers share one socket.
-    if (!hasReusePort(process.versions.node)) {
-      const shared = await startCluster({ ECHO_PORT: String(port) });
-      expect(listeningSockets(port)).toBe(1);
-      shared.kill('SIGTERM');
-      expect((await shared.exited).code).toBe(0);
-    }
+    // The control: on port 0 a socket per worker would give each worker a different port, so they
+    // share the primary's one socket.
+    const shared = await startCluster();
+    expect(listeningSockets(shared.echoPort)).toBe(1);
+    shared.kill('SIGTERM');
+    expect((await shared.exited).code).toBe(0);
   });
 });

@@ -11,7 +11,7 @@ import { httpRequest, sample, scrape } from './support/metrics.js';
 import { waitFor } from './support/wait.js';
 import { hasCommand } from './support/tools.js';
 import { connectCrowd, roundTrip } from './support/crowd.js';
-import { containerEnvironment, inspect, podman, promValue, publishedPort, run, runStatus, uniqueName } from './support/containers.js';
+import { containerEnvironment, dockerfileNodeImage, inspect, podman, promValue, publishedPort, run, runStatus, uniqueName } from './support/containers.js';
 import { freePort } from './support/ports.js';
 
 const env = containerEnvironment();
@@ -102,6 +102,13 @@ describe.skipIf(!env)('container image (podman)', () => {
     for (const devOnly of ['typescript', 'vitest', 'eslint', '@types', 'yaml']) expect(modules).not.toContain(devOnly);
   });
 
+  it('runs the Node line and Debian release its Dockerfile names', async () => {
+    const [, major, suite] = /^node:(\d+)-(\w+)-slim$/.exec(dockerfileNodeImage()) ?? [];
+    expect(suite, dockerfileNodeImage()).toBeDefined();
+    expect(await podman(['exec', CONTAINER, 'node', '--version'])).toMatch(new RegExp(`^v${major}\\.`));
+    expect(await podman(['exec', CONTAINER, 'sh', '-c', '. /etc/os-release && echo $VERSION_CODENAME'])).toBe(suite);
+  });
+
   it('runs as a non-root user, with node itself as PID 1, on a read-only root filesystem', async () => {
     expect(await podman(['exec', CONTAINER, 'id', '-u'])).not.toBe('0');
     expect(await podman(['exec', CONTAINER, 'id', '-un'])).toBe('node');
@@ -179,7 +186,7 @@ describe.skipIf(!env)('container image (podman)', () => {
     ended.catch(() => undefined);
 
     let stopped: Promise<unknown> | undefined;
-    let stopStarted = 0;
+    let stopStarted: number;
     try {
       await waitFor(() => received >= 1024 * 1024, { timeoutMs: 20_000, what: 'the first MiB echoed' });
       stopStarted = Date.now();
@@ -282,7 +289,8 @@ describe.skipIf(!hasCommand('docker-compose'))('docker-compose.yml', () => {
     const { stdout } = await run('docker-compose', ['--file', 'docker-compose.yml', 'config'], { env: { PATH: process.env.PATH } });
     const config = parseYaml(stdout) as { services: Record<string, Record<string, unknown>> };
     const echo = config.services['tcp-echo'] as Record<string, unknown> & { environment: Record<string, string>; healthcheck: { test: string[] }; build: { args: Record<string, string> } };
-    expect(echo.build.args.NODE_IMAGE).toBe('node:22-bookworm-slim');
+    expect(echo.build.args.NODE_IMAGE).toBe(dockerfileNodeImage()); // the same base as a plain docker build
+    expect(config.services['load-generator']?.image).toBe(dockerfileNodeImage());
     expect(echo.ports).toEqual([{ published: 7000, target: 7000 }, { published: 8080, target: 8080 }]);
     expect(echo).toMatchObject({ init: true, read_only: true, cap_drop: ['ALL'], security_opt: ['no-new-privileges:true'] });
     const drainMs = Number(echo.environment.SHUTDOWN_TIMEOUT_MS) + Number(echo.environment.SHUTDOWN_DELAY_MS);

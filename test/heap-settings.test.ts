@@ -2,16 +2,20 @@
 // load, then gives V8 back its own sizing once the service listens. The young generation's size
 // (prom-client's nodejs_heap_space_size_total_bytes{space="new"}) shows both, against two controls
 // in test/fixtures: the service started without main.ts's settings, and with growth left off.
+// And it leaves incremental marking on: V8's GC trace under bulk load shows no stop-the-world full
+// GC, against a control with incremental marking off.
 import { afterEach, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
 import { once } from 'node:events';
-import { openClient } from './support/echo-client.js';
+import { openClient, patternedBytes } from './support/echo-client.js';
 import { sample, scrape } from './support/metrics.js';
 import { spawnService, type ServiceProcess } from './support/process.js';
 
 const WITHOUT_SETTINGS = fileURLToPath(new URL('./fixtures/cli-without-heap-settings.mjs', import.meta.url));
 const GROWTH_LEFT_OFF = fileURLToPath(new URL('./fixtures/young-generation-held.mjs', import.meta.url));
+const GC_TRACED = fileURLToPath(new URL('./fixtures/main-gc-traced.mjs', import.meta.url));
+const GC_TRACED_NO_INCREMENTAL_MARKING = fileURLToPath(new URL('./fixtures/main-gc-traced-no-incremental-marking.mjs', import.meta.url));
 const NEW_SPACE = 'nodejs_heap_space_size_total_bytes{space="new"}';
 const MiB = 1024 * 1024;
 // Each accepted connection keeps a few KiB of objects alive: this many outlive several scavenges,
@@ -65,3 +69,45 @@ describe('V8 young generation sizing from the entry point', () => {
     expect(leftOff).toBeLessThanOrEqual(2 * MiB);
   });
 });
+
+/** Streams `perConnection` bytes through each of `connections` echo connections at once (1 MiB writes, respecting backpressure); resolves with the bytes echoed. */
+async function bulkEcho(port: number, connections: number, perConnection: number): Promise<number> {
+  const chunk = patternedBytes(MiB, 5);
+  let received = 0;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      const socket = await openClient(port);
+      clients.push(socket);
+      socket.on('data', (data: Buffer) => (received += data.length));
+      const ended = once(socket, 'end');
+      for (let written = 0; written < perConnection; written += chunk.length) {
+        if (!socket.write(chunk)) await once(socket, 'drain');
+      }
+      socket.end();
+      await ended;
+    }),
+  );
+  return received;
+}
+
+/** Full GCs V8 ran without incremental marking because of external memory (its --trace-gc lines). */
+const stopTheWorldFullGcs = (service: ServiceProcess) =>
+  service.logs.filter((line) => typeof line.unparsed === 'string' && /: Mark-Compact .* external memory pressure/.test(line.unparsed)).length;
+
+describe('V8 marking under bulk load', () => {
+  // 1 GiB over 8 connections: with incremental marking off, Node 24 and 26 ran 7-15 full GCs for it.
+  const CONNECTIONS = 8;
+  const PER_CONNECTION = 128 * MiB;
+
+  it('needs no stop-the-world full GC for the read buffers, which it does with incremental marking off', async () => {
+    const service = await start({ entry: GC_TRACED });
+    expect(await bulkEcho(service.echoPort, CONNECTIONS, PER_CONNECTION)).toBe(CONNECTIONS * PER_CONNECTION);
+    expect(service.logs.some((line) => typeof line.unparsed === 'string' && /: Scavenge /.test(line.unparsed)), 'the GC trace is read').toBe(true);
+    expect(stopTheWorldFullGcs(service)).toBe(0);
+
+    const control = await start({ entry: GC_TRACED_NO_INCREMENTAL_MARKING });
+    expect(await bulkEcho(control.echoPort, CONNECTIONS, PER_CONNECTION)).toBe(CONNECTIONS * PER_CONNECTION);
+    expect(stopTheWorldFullGcs(control)).toBeGreaterThan(0);
+  });
+});
+

@@ -249,7 +249,6 @@ describe('drain closes connections', () => {
     socket.on('data', (chunk: Buffer) => received.push(chunk));
     socket.on('error', () => undefined); // a reset at the forced close is fine
     const closed = closedPromise(socket);
-    let signalledAt = 0;
     let lastWriteAt = 0;
     const writer = (async () => {
       for (let i = 0; i < 400 && !socket.destroyed; i++) {
@@ -262,7 +261,7 @@ describe('drain closes connections', () => {
     })();
     await waitFor(() => Buffer.concat(received).length >= 300, { what: 'the echo to flow' });
 
-    signalledAt = Date.now();
+    const signalledAt = Date.now();
     service.kill('SIGTERM');
     await expectReadinessDropsAtOnce(service.httpPort);
     const duringDrain = await scrape(service.httpPort);

@@ -207,7 +207,7 @@ async function startPrometheus(configFile: string, storageDir: string, cwd: stri
         await exited;
       }
       if (attempt < 3 && /address already in use/i.test(output)) continue;
-      throw new Error(`${String(error)}\nprometheus output:\n${output}`);
+      throw new Error(`${String(error)}\nprometheus output:\n${output}`, { cause: error });
     }
   }
 }

@@ -224,10 +224,10 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
       throw new StartError(sidecarTarget(config.http), error);
     });
     try {
-      // On Node 22.12+ each worker binds a fixed port itself with SO_REUSEPORT (listener.ts) and the
-      // kernel spreads connections evenly by address hash. Otherwise (older Node, or port 0) the
-      // workers share the primary's socket and whichever is waiting accepts; round-robin in the
-      // primary would pass every connection's handle over IPC.
+      // Each worker binds a fixed port itself with SO_REUSEPORT (listener.ts) and the kernel spreads
+      // connections evenly by address hash. On port 0 (and for UDP) the workers share the primary's
+      // socket and whichever is waiting accepts; round-robin in the primary would pass every
+      // connection's handle over IPC.
       cluster.schedulingPolicy = cluster.SCHED_NONE;
       await new Promise<void>((resolve, reject) => {
         startWaiter = { resolve, reject };

@@ -24,8 +24,8 @@ export interface EchoListenerOptions {
   readonly tls?: () => Promise<TlsEndpoint>;
   /**
    * One of several processes serving this port (ECHO_WORKERS): bind a socket of its own with
-   * SO_REUSEPORT, so the kernel spreads new connections evenly over the workers. Node 22.12+ does
-   * this for a fixed port; older Node ignores the option and the workers share the primary's socket.
+   * SO_REUSEPORT, so the kernel spreads new connections evenly over the workers. Only for a fixed
+   * port: on port 0 the workers share the primary's socket.
    */
   readonly reusePort?: boolean;
   /** A PROXY protocol v1/v2 header precedes each connection's bytes. */

@@ -84,7 +84,7 @@ describe.skipIf(!haveHaproxy)('behind haproxy (send-proxy, send-proxy-v2)', () =
       try {
         await waitFor(async () => gone || ((await canConnect(ports.v1)) && (await canConnect(ports.v2))), { timeoutMs: 10_000, what: 'haproxy to listen' });
       } catch (error) {
-        throw new Error(`${String(error)}; haproxy said: ${haproxyOutput}`);
+        throw new Error(`${String(error)}; haproxy said: ${haproxyOutput}`, { cause: error });
       }
       if (!gone) break;
       // lost the race for a port to another process: try again with new ones

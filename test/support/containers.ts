@@ -1,5 +1,6 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { hasCommand, requireAllTests } from './tools.js';
 import { httpRequest } from './metrics.js';
@@ -7,9 +8,20 @@ import { httpRequest } from './metrics.js';
 /** The repository root: the build context and the directory docker-compose.yml lives in. */
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
+/** The base image the Dockerfile names by default (`ARG NODE_IMAGE=...`), e.g. node:26-trixie-slim. */
+export function dockerfileNodeImage(): string {
+  const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
+  const match = /^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile);
+  if (!match) throw new Error('no ARG NODE_IMAGE=<default> in the Dockerfile');
+  return match[1] as string;
+}
+
 /** What the container tests need from the environment (see ../shared/CONTAINERS.md). */
 export interface ContainerEnvironment {
-  /** Base image for every Dockerfile stage (prepare.sh: a local stand-in for node:22-bookworm-slim). */
+  /**
+   * Base image for every Dockerfile stage: the one the Dockerfile names, as prepare.sh's local
+   * stand-in (localhost/node:26-trixie-slim) or, where a registry was reached, the official image.
+   */
   nodeImage: string;
   /** Prometheus image for the compose stack (prepare.sh: a local stand-in for prom/prometheus). */
   prometheusImage: string;
@@ -26,15 +38,26 @@ export function containerEnvironment(): ContainerEnvironment | undefined {
   if (!hasCommand('podman')) missing.push("'podman' not found (apt-get install -y podman, or run ../shared/containers/prepare.sh)");
   if (!hasCommand('docker-compose')) missing.push("'docker-compose' not found (apt-get install -y docker-compose, or run ../shared/containers/prepare.sh)");
   const fromPrepare = 'eval "$(../shared/containers/prepare.sh)"';
-  const { NODE_IMAGE, PROMETHEUS_IMAGE, DOCKER_HOST } = process.env;
-  if (!NODE_IMAGE) missing.push(`NODE_IMAGE is not set (${fromPrepare}; with registry access NODE_IMAGE=node:22-bookworm-slim works too)`);
-  if (!PROMETHEUS_IMAGE) missing.push(`PROMETHEUS_IMAGE is not set (${fromPrepare}; with registry access PROMETHEUS_IMAGE=prom/prometheus:v3.5.0 works too)`);
+  const { PROMETHEUS_IMAGE, DOCKER_HOST } = process.env;
+  const tag = dockerfileNodeImage();
+  const nodeImage = missing.length === 0 ? [`localhost/${tag}`, tag].find(imageExists) : undefined;
+  if (missing.length === 0 && !nodeImage) missing.push(`the Dockerfile's base image ${tag} (${fromPrepare} builds the stand-in localhost/${tag}; with registry access, podman pull ${tag})`);
+  if (!PROMETHEUS_IMAGE) missing.push(`PROMETHEUS_IMAGE is not set (${fromPrepare}; with registry access PROMETHEUS_IMAGE=prom/prometheus:v3.13.3 works too)`);
   if (!DOCKER_HOST) missing.push('DOCKER_HOST is not set (eval "$(../shared/containers/docker-api.sh start)" serves the Docker API from podman)');
-  if (missing.length === 0) return { nodeImage: NODE_IMAGE!, prometheusImage: PROMETHEUS_IMAGE!, dockerHost: DOCKER_HOST! };
+  if (missing.length === 0) return { nodeImage: nodeImage!, prometheusImage: PROMETHEUS_IMAGE!, dockerHost: DOCKER_HOST! };
   const message = `container tests need: ${missing.join('; ')}`;
   if (requireAllTests) throw new Error(`${message}; REQUIRE_ALL_TESTS=1 forbids skipping`);
   console.warn(`skipping: ${message}`);
   return undefined;
+}
+
+function imageExists(name: string): boolean {
+  try {
+    execFileSync('podman', ['image', 'exists', name], { stdio: 'ignore', timeout: 30_000 });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export interface RunResult {

@@ -50,20 +50,19 @@ export async function runToExit({ env = {} as Record<string, string | undefined>
     return { code, signal, stdout, stderr };
   } catch (error) {
     child.kill('SIGKILL');
-    throw new Error(`${String(error)}; stdout: ${stdout}; stderr: ${stderr}`);
+    throw new Error(`${String(error)}; stdout: ${stdout}; stderr: ${stderr}`, { cause: error });
   }
 }
 
 /**
  * Runs the built service (`node dist/main.js`) as a real child process on ephemeral loopback ports;
  * with `nofile`, through `prlimit` so it starts under that descriptor limit (prlimit execs: same pid);
- * with `node`, under that Node binary instead of the one running the tests; with `entry`, from that
- * script instead of dist/main.js; with `detached`, as the leader of a process group of its own (so a
- * test can signal the whole group: `process.kill(-child.pid, signal)`).
+ * with `entry`, from that script instead of dist/main.js; with `detached`, as the leader of a process
+ * group of its own (so a test can signal the whole group: `process.kill(-child.pid, signal)`).
  */
-export async function spawnService({ env = {} as Record<string, string>, args = [] as string[], startTimeoutMs = 10_000, nofile = undefined as number | undefined, node = process.execPath, entry = MAIN, detached = false } = {}): Promise<ServiceProcess> {
-  const command = nofile === undefined ? node : 'prlimit';
-  const prefix = nofile === undefined ? [] : [`--nofile=${nofile}:${nofile}`, node];
+export async function spawnService({ env = {} as Record<string, string>, args = [] as string[], startTimeoutMs = 10_000, nofile = undefined as number | undefined, entry = MAIN, detached = false } = {}): Promise<ServiceProcess> {
+  const command = nofile === undefined ? process.execPath : 'prlimit';
+  const prefix = nofile === undefined ? [] : [`--nofile=${nofile}:${nofile}`, process.execPath];
   const child = spawn(command, [...prefix, entry, ...args], {
     env: { ...process.env, ECHO_HOST: '127.0.0.1', ECHO_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
