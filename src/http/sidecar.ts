@@ -136,6 +136,9 @@ export function createSidecar({ host, port, logger, health, metrics, registry, r
           }, graceMs)
         : undefined;
       try {
+        // Fastify closes only a server it started listening itself (app.listen); this one was started
+        // by listen() above, so stop it listening here (connections are Fastify's and the timer's).
+        if (app.server.listening) app.server.close();
         await app.close();
       } finally {
         clearTimeout(timer);
