@@ -27,7 +27,11 @@ const healthz = async (port: number) => JSON.parse((await httpRequest(port, '/he
 
 describe('ECHO_WORKERS=2', () => {
   it('serves the echo from two worker processes and aggregates their metrics in one sidecar', async () => {
-    const service = await startCluster();
+    // A fixed port: each worker binds its own SO_REUSEPORT socket and the kernel spreads connections by
+    // address hash. (On port 0 they share the primary's socket, and since Node 24 one worker may
+    // accept dozens of waiting connections in one turn.)
+    const port = await freePort();
+    const service = await startCluster({ ECHO_PORT: String(port) });
     expect((await httpRequest(service.httpPort, '/readyz')).status).toBe(200);
     const detail = await healthz(service.httpPort);
     expect(detail.workers).toMatchObject({ configured: 2, listening: 2, restarts: 0 });
@@ -66,7 +70,7 @@ describe('ECHO_WORKERS=2', () => {
     // OpenMetrics through the aggregate path: counters declared without _total, samples with it.
     const om = await httpRequest(service.httpPort, '/metrics', { headers: { accept: 'application/openmetrics-text; version=1.0.0' } });
     expect(om.body).toMatch(/^# TYPE echo_received_bytes counter$/m);
-    expect(om.body).toContain(`\necho_received_bytes_total{listener="tcp://127.0.0.1:0"} ${total}\n`);
+    expect(om.body).toContain(`\necho_received_bytes_total{listener="tcp://127.0.0.1:${port}"} ${total}\n`);
     expect(om.body).not.toMatch(/_total_total/);
     expect(om.body.endsWith('# EOF\n')).toBe(true);
     const textAgain = parseExposition((await httpRequest(service.httpPort, '/metrics')).body);
