@@ -99,8 +99,8 @@ const window = out.slice(measureFrom === Infinity ? 0 : measureFrom, measureTo =
 const gcs = {};
 let gcMs = 0;
 for (const line of window.split('\n')) {
-  // V8 12.4+ (Node 22+) puts "pooled: N MB, " before the pause.
-  const m = /ms: (Scavenge|Mark-Compact|Mark-Sweep|Minor Mark-Compact|Minor Mark-Sweep)[^,]*,(?: pooled: [\d.]+ MB,)? ([\d.]+) \/ [\d.]+ ms.*?(?:\) )?([a-z][^;]*);/.exec(line);
+  // V8 12.4+ (Node 22+) puts "pooled: N MB, " before the pause; Node 26 names incremental ones.
+  const m = /ms: (Scavenge|(?:Incremental )?Mark-Compact|Mark-Sweep|Minor Mark-Compact|Minor Mark-Sweep)[^,]*,(?: pooled: [\d.]+ MB,)? ([\d.]+) \/ [\d.]+ ms.*?(?:\) )?([a-z][^;]*);/.exec(line);
   if (!m) continue;
   const key = `${m[1]} (${m[3].replace(/.*\) /, '').trim()})`;
   gcs[key] = (gcs[key] ?? 0) + 1;

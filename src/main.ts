@@ -14,6 +14,13 @@ import { setFlagsFromString } from 'node:v8';
 // the real handlers (src/signals.ts).
 process.on('SIGUSR1', () => undefined);
 
+// Every socket read is a fresh 64 KiB buffer outside the JS heap, and V8 starts a full mark of the
+// old generation each time enough of that external memory piles up between scavenges: 15-17 per
+// GiB echoed under bulk load, each marking this service's ~12 MiB of Fastify, pino and prom-client
+// (bare Node: 4 MiB), 17% of the CPU. With external memory counted in V8's global heap limit,
+// which grows with the heap, it is 5-10 per GiB (bench/profile.mjs, Node 24 and 26).
+setFlagsFromString('--external-memory-accounted-in-global-limit');
+
 // Loading those libraries keeps enough alive that V8 would grow the young generation to 8 MiB before
 // the first connection, and every scavenge would then sweep four times as many socket-read buffers
 // as bare Node's: 1.4-2 ms pauses that show in the latency percentiles under many connections. So
