@@ -56,6 +56,7 @@ describe.runIf(hasPrlimit)(`descriptor exhaustion (nofile ${NOFILE})`, () => {
       expect(sample(samples, 'echo_connections_active')).toBe(served);
       // The libuv EMFILE path was never reached: the budget stopped short of it.
       expect(sample(samples, 'echo_accept_errors_total{code="EMFILE"}')).toBe(0);
+      await waitFor(() => troubleWarnings().length > 0, { what: 'the accept_trouble log line' });
       expect(troubleWarnings()).toHaveLength(1); // once per burst, not per refusal
       expect(troubleWarnings()[0]).toMatchObject({ level: 40, reason: 'fd_limit', fdLimit: NOFILE });
 
@@ -70,12 +71,15 @@ describe.runIf(hasPrlimit)(`descriptor exhaustion (nofile ${NOFILE})`, () => {
       await waitFor(async () => sample(await scrape(service.httpPort), 'echo_connections_active') === served - freed.length, { what: 'the freed connections to close' });
       const again = await pool(20, 5, (i) => tryConnection(service.echoPort, `again ${i}`, kept));
       expect(again.every((o) => o === 'served')).toBe(true);
+      // The log line travels through the service's stdout pipe: it may trail the echoes.
+      await waitFor(() => recoveries().length > 0, { what: 'the accept_recovered log line' });
       expect(recoveries()).toHaveLength(1);
       expect(recoveries()[0]).toMatchObject({ refused });
 
       // Burst 2: fill again; exactly one more warning.
       const second = await pool(NOFILE, 20, (i) => tryConnection(service.echoPort, `second ${i}`, kept));
       expect(second.filter((o) => o === 'refused').length).toBeGreaterThan(0);
+      await waitFor(() => troubleWarnings().length > 1, { what: 'the second accept_trouble log line' });
       expect(troubleWarnings()).toHaveLength(2);
       samples = await scrape(service.httpPort);
       expect(sample(samples, 'echo_connections_rejected_total{reason="fd_limit"}')).toBe(refused + second.filter((o) => o === 'refused').length);
