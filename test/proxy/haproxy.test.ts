@@ -117,7 +117,8 @@ describe.skipIf(!haveHaproxy)('behind haproxy (send-proxy, send-proxy-v2)', () =
     client.end();
     const result = await within(echoed, 30_000, `echo through haproxy port ${port}`);
     client.destroy();
-    const record = await waitFor(() => echo.accepted.find((a) => sourcePort(a) === local.port), { what: `the header for client port ${local.port}` });
+    // The newest with that source port: an earlier test's client may have had the same ephemeral port.
+    const record = await waitFor(() => echo.accepted.findLast((a) => sourcePort(a) === local.port), { what: `the header for client port ${local.port}` });
     return { echoed: result, local, record };
   }
 
