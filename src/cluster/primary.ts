@@ -85,8 +85,11 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
   registerScrapedCounter(ownRegistry, { name: 'echo_worker_restarts_total', help: 'Echo workers that died and were replaced.' }, (add) => add({}, restarts));
   if (deps.signalCounts) registerSignalMetrics(ownRegistry, deps.signalCounts);
 
+  // A worker can die between isConnected() and the write: the send then fails with EPIPE, which
+  // without a callback is an 'error' event that would take the primary down. Its 'exit' handles it.
+  const ignoreSendError = () => undefined;
   const send = (record: WorkerRecord, message: PrimaryMessage) => {
-    if (record.worker.isConnected()) record.worker.send(message);
+    if (record.worker.isConnected()) record.worker.send(message, ignoreSendError);
   };
 
   const listeningCount = () => [...records.values()].filter((r) => r.listening).length;
