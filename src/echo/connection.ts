@@ -101,11 +101,6 @@ export class EchoConnection {
     return this.socket.writableLength + this.socket.readableLength;
   }
 
-  /** Echo waiting in user space for this client to read it. */
-  backlogBytes(): number {
-    return this.socket.writableLength;
-  }
-
   /** Reading is paused because the client does not read its echo (fast enough). */
   get stalled(): boolean {
     return this.pausedForBackpressure || this.heldByGuard;

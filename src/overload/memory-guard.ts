@@ -41,7 +41,7 @@ export interface Sheddable {
   /** Bytes the service holds for this connection: echo waiting for the client, and input not yet echoed. */
   heldBytes(): number;
   /** Echo waiting for the client to read it. */
-  backlogBytes(): number;
+  pendingWriteBytes(): number;
   /** Reading is paused because the client does not read its echo (fast enough). */
   readonly stalled: boolean;
   readonly openedAt: number;
@@ -159,7 +159,7 @@ export function createMemoryGuard(options: MemoryGuardOptions): MemoryGuard {
   const shrinkBuffers = (shrink: boolean) => {
     for (const listener of listeners) {
       for (const connection of listener.openConnections()) {
-        if (shrink && connection.backlogBytes() > HOLD_BACKLOG_BYTES) connection.holdReading();
+        if (shrink && connection.pendingWriteBytes() > HOLD_BACKLOG_BYTES) connection.holdReading();
         else connection.releaseReading();
       }
     }

@@ -35,7 +35,7 @@ function setup() {
         return stalled || this.held;
       },
       heldBytes: () => held,
-      backlogBytes: () => held,
+      pendingWriteBytes: () => held,
       holdReading() {
         this.held = true;
       },
