@@ -294,84 +294,75 @@ describe.runIf(haveOpenssl)('TLS echo endpoint', () => {
     const logged = echo.logLines.filter((line) => line.event === 'tls_handshake_failed').at(-1);
     expect(logged).toMatchObject({ level: 20, reason: 'aborted', remote: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
   });
-});
 
-describe.runIf(haveOpenssl)('errors on an established connection: each one closes it', () => {
-  let pki: TestPki;
-  let echo: TlsEcho;
-  beforeAll(async () => {
-    pki = createTestPki();
-    echo = await startTlsEcho({ certFile: pki.server.certFile, keyFile: pki.server.keyFile });
-  });
-  afterAll(async () => {
-    await echo?.stop();
-    pki?.cleanup();
-  });
+  // Same server: what it does after the handshake.
+  describe('errors on an established connection: each one closes it', () => {
 
-  /** An established TLS 1.2 connection (the last version with renegotiation) that has echoed once. */
-  async function establishedTls12(raw?: ReturnType<typeof netConnect>): Promise<TLSSocket> {
-    const socket = tlsConnect({ ...(raw ? { socket: raw } : { host: '127.0.0.1', port: echo.port }), rejectUnauthorized: false, maxVersion: 'TLSv1.2' });
-    await within(once(socket, 'secureConnect'), 10_000, 'TLS handshake');
-    socket.write('before\n');
-    expect((await readExactly(socket, 7)).toString()).toBe('before\n');
-    return socket;
-  }
-
-  it('client-initiated renegotiation (Node client) is refused: the connection is closed and counted, the server keeps serving', async () => {
-    const refused = echo.endpoint.stats.renegotiationsRefused;
-    const closed = echo.closed.length;
-    const socket = await establishedTls12();
-    socket.on('error', () => {});
-    let renegotiated = false;
-    socket.renegotiate({ rejectUnauthorized: false }, (error) => (renegotiated ||= !error));
-    await within(once(socket, 'close'), 5000, 'the server to close the renegotiating client');
-    expect(renegotiated).toBe(false);
-    await waitFor(() => echo.closed.length > closed, { what: 'the server side to close' });
-    expect(echo.closed.at(-1)).toMatchObject({ reason: 'error', bytes: { received: 7, sent: 7 } });
-    expect(echo.endpoint.stats.renegotiationsRefused).toBe(refused + 1);
-    expect(echo.logLines.filter((line) => line.event === 'tls_renegotiation_refused').at(-1)).toMatchObject({ level: 20 });
-    const payload = patternedBytes(3000, 4);
-    expect((await tlsRoundTrip(echo.port, payload, { ca: pki.caFile })).echoed.equals(payload)).toBe(true);
-  });
-
-  it('`openssl s_client -tls1_2` with R lines: the first renegotiation ends the connection, none succeeds', async () => {
-    const refused = echo.endpoint.stats.renegotiationsRefused;
-    const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${echo.port}`, '-tls1_2', '-CAfile', pki.caFile], { stdio: ['pipe', 'pipe', 'pipe'] });
-    try {
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.stdin.write('hello\n');
-      await waitFor(() => /^hello$/m.test(output.split('---').at(-1) ?? ''), { timeoutMs: 10_000, what: `the echoed line (output: ${output})` });
-      child.stdin.write('R\n'.repeat(20));
-      await within(once(child, 'exit'), 10_000, 's_client to see the connection closed');
-    } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill();
+    /** An established TLS 1.2 connection (the last version with renegotiation) that has echoed once. */
+    async function establishedTls12(raw?: ReturnType<typeof netConnect>): Promise<TLSSocket> {
+      const socket = tlsConnect({ ...(raw ? { socket: raw } : { host: '127.0.0.1', port: echo.port }), rejectUnauthorized: false, maxVersion: 'TLSv1.2' });
+      await within(once(socket, 'secureConnect'), 10_000, 'TLS handshake');
+      socket.write('before\n');
+      expect((await readExactly(socket, 7)).toString()).toBe('before\n');
+      return socket;
     }
-    expect(echo.endpoint.stats.renegotiationsRefused).toBe(refused + 1);
-  });
 
-  it('a record that is not TLS, sent under an established session, closes the connection as an error', async () => {
-    const closed = echo.closed.length;
-    const raw = netConnect({ host: '127.0.0.1', port: echo.port });
-    await once(raw, 'connect');
-    const socket = await establishedTls12(raw);
-    socket.on('error', () => {});
-    raw.write(Buffer.from('GET / HTTP/1.1\r\n\r\n')); // bypasses TLS: garbage to the server's record layer
-    await within(once(raw, 'close'), 5000, 'the server to close');
-    await waitFor(() => echo.closed.length > closed, { what: 'the server side to close' });
-    expect(echo.closed.at(-1)?.reason).toBe('error');
-  });
+    it('client-initiated renegotiation (Node client) is refused: the connection is closed and counted, the server keeps serving', async () => {
+      const refused = echo.endpoint.stats.renegotiationsRefused;
+      const closed = echo.closed.length;
+      const socket = await establishedTls12();
+      socket.on('error', () => {});
+      let renegotiated = false;
+      socket.renegotiate({ rejectUnauthorized: false }, (error) => (renegotiated ||= !error));
+      await within(once(socket, 'close'), 5000, 'the server to close the renegotiating client');
+      expect(renegotiated).toBe(false);
+      await waitFor(() => echo.closed.length > closed, { what: 'the server side to close' });
+      expect(echo.closed.at(-1)).toMatchObject({ reason: 'error', bytes: { received: 7, sent: 7 } });
+      expect(echo.endpoint.stats.renegotiationsRefused).toBe(refused + 1);
+      expect(echo.logLines.filter((line) => line.event === 'tls_renegotiation_refused').at(-1)).toMatchObject({ level: 20 });
+      const payload = patternedBytes(3000, 4);
+      expect((await tlsRoundTrip(echo.port, payload, { ca: pki.caFile })).echoed.equals(payload)).toBe(true);
+    });
 
-  it('a client reset closes the connection, counted as reset', async () => {
-    const closed = echo.closed.length;
-    const raw = netConnect({ host: '127.0.0.1', port: echo.port });
-    await once(raw, 'connect');
-    const socket = await establishedTls12(raw);
-    socket.on('error', () => {});
-    raw.resetAndDestroy();
-    await waitFor(() => echo.closed.length > closed, { what: 'the server side to close' });
-    expect(echo.closed.at(-1)?.reason).toBe('reset');
+    it('`openssl s_client -tls1_2` with R lines: the first renegotiation ends the connection, none succeeds', async () => {
+      const refused = echo.endpoint.stats.renegotiationsRefused;
+      const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${echo.port}`, '-tls1_2', '-CAfile', pki.caFile], { stdio: ['pipe', 'pipe', 'pipe'] });
+      try {
+        let output = '';
+        child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        child.stdin.write('hello\n');
+        await waitFor(() => /^hello$/m.test(output.split('---').at(-1) ?? ''), { timeoutMs: 10_000, what: `the echoed line (output: ${output})` });
+        child.stdin.write('R\n'.repeat(20));
+        await within(once(child, 'exit'), 10_000, 's_client to see the connection closed');
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) child.kill();
+      }
+      expect(echo.endpoint.stats.renegotiationsRefused).toBe(refused + 1);
+    });
+
+    it('a record that is not TLS, sent under an established session, closes the connection as an error', async () => {
+      const closed = echo.closed.length;
+      const raw = netConnect({ host: '127.0.0.1', port: echo.port });
+      await once(raw, 'connect');
+      const socket = await establishedTls12(raw);
+      socket.on('error', () => {});
+      raw.write(Buffer.from('GET / HTTP/1.1\r\n\r\n')); // bypasses TLS: garbage to the server's record layer
+      await within(once(raw, 'close'), 5000, 'the server to close');
+      await waitFor(() => echo.closed.length > closed, { what: 'the server side to close' });
+      expect(echo.closed.at(-1)?.reason).toBe('error');
+    });
+
+    it('a client reset closes the connection, counted as reset', async () => {
+      const closed = echo.closed.length;
+      const raw = netConnect({ host: '127.0.0.1', port: echo.port });
+      await once(raw, 'connect');
+      const socket = await establishedTls12(raw);
+      socket.on('error', () => {});
+      raw.resetAndDestroy();
+      await waitFor(() => echo.closed.length > closed, { what: 'the server side to close' });
+      expect(echo.closed.at(-1)?.reason).toBe('reset');
+    });
   });
 });
 
