@@ -2,12 +2,12 @@
 // signals. Loaded by main.ts once the V8 settings are in place; runCli resolves once it listens.
 import { readFileSync } from 'node:fs';
 import { pino, stdTimeFunctions } from 'pino';
-import { ConfigError, parseConfig, type ParseOutcome } from './config.js';
+import { ConfigError, parseConfig, type ParseOutcome } from './config/parse.js';
 import cluster from 'node:cluster';
 import { createClusterPrimary } from './cluster/primary.js';
 import { runWorker } from './cluster/worker.js';
-import { createService, type Runnable } from './service.js';
-import { createSignalCounts, handleSignals, ignoreSignals } from './signals.js';
+import { createService, type Runnable } from './process/service.js';
+import { createSignalCounts, handleSignals, ignoreSignals } from './process/signals.js';
 import { loadTlsMaterialSync, TLS_FILE_SETTINGS, TlsMaterialError, type TlsMaterial } from './tls/index.js';
 
 const EXIT_CONFIG = 2;

@@ -12,7 +12,7 @@ import { Deployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { Service } from 'kubernetes-models/v1';
-import { ConfigError, parseConfig, type Config } from '../src/config.js';
+import { ConfigError, parseConfig, type Config } from '../src/config/parse.js';
 import { httpRequest, parseExposition } from './support/metrics.js';
 import { startService, type RunningService } from './support/service.js';
 import { hasCommand, toolAvailable } from './support/tools.js';

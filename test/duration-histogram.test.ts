@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { AggregatorRegistry, Histogram, Registry, type OpenMetricsContentType } from 'prom-client';
-import { createBucketCounts, observe, registerLabelledHistogram } from '../src/duration-histogram.js';
+import { createBucketCounts, observe, registerLabelledHistogram } from '../src/metrics/bucket-histogram.js';
 
 const BUCKETS = [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600];
 const LISTENERS = ['tcp://0.0.0.0:7000', 'tls://0.0.0.0:7443'];

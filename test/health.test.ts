@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createService, type Service } from '../src/service.js';
+import { createService, type Service } from '../src/process/service.js';
 import { openClient } from './support/echo-client.js';
 import { httpRequest } from './support/metrics.js';
 import { silentLogger, startService, testConfig, type RunningService } from './support/service.js';

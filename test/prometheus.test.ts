@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLOSE_REASONS } from '../src/echo/stats.js';
+import { CLOSE_REASONS } from '../src/tcp/stats.js';
 import { echoRoundTrip, patternedBytes } from './support/echo-client.js';
 import { httpRequest, parseExposition, sample, type HttpResponse } from './support/metrics.js';
 import { startService, type RunningService } from './support/service.js';

@@ -3,7 +3,7 @@
 // rejects), and over a real service, nodejs_gc_duration_seconds only when switched on.
 import { afterEach, describe, expect, it } from 'vitest';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { registerRuntimeMetrics } from '../src/runtime-metrics.js';
+import { registerRuntimeMetrics } from '../src/metrics/runtime.js';
 import { echoRoundTrip, patternedBytes } from './support/echo-client.js';
 import { httpRequest, parseExposition } from './support/metrics.js';
 import { spawnService, type ServiceProcess } from './support/process.js';

@@ -2,15 +2,15 @@ import type { Cluster, Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { Gauge, Registry } from 'prom-client';
-import { registerScrapedCounter } from '../scraped-counter.js';
-import type { Config } from '../config.js';
-import { watchEventLoop } from '../http/liveness.js';
-import { createSidecar } from '../http/sidecar.js';
-import { createLifecycle } from '../lifecycle.js';
-import { registerRuntimeMetrics } from '../runtime-metrics.js';
-import { sidecarTarget, StartError, type BoundAddresses, type Runnable } from '../service.js';
-import { registerSignalMetrics, type SignalCounts } from '../signals.js';
-import { renderAggregate, retire } from './aggregate.js';
+import { registerScrapedCounter } from '../metrics/scraped-counter.js';
+import type { Config } from '../config/parse.js';
+import { watchEventLoop } from '../process/event-loop.js';
+import { createSidecar } from '../sidecar/server.js';
+import { createLifecycle } from '../process/lifecycle.js';
+import { registerRuntimeMetrics } from '../metrics/runtime.js';
+import { sidecarTarget, StartError, type BoundAddresses, type Runnable } from '../process/service.js';
+import { registerSignalMetrics, type SignalCounts } from '../process/signals.js';
+import { renderAggregate, retire } from '../metrics/aggregate.js';
 import { isWorkerMessage, type MetricsSnapshot, type PrimaryMessage, type WorkerMessage, type WorkerStatus } from './messages.js';
 
 /** A scrape waits at most this long for a worker; a stuck worker must not break the scrape. */

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
-import { drainEcho } from '../drain.js';
-import { createEchoNode } from '../echo-node.js';
+import type { Config } from '../config/parse.js';
+import { drainEcho } from '../listeners/drain.js';
+import { createEchoNode } from '../listeners/build.js';
 import { resolveMemoryBudget } from '../overload/memory.js';
-import { StartError } from '../start-error.js';
+import { StartError } from '../listeners/start-error.js';
 import type { TlsMaterial } from '../tls/index.js';
 import { isPrimaryMessage, type MetricsSnapshot, type WorkerMessage } from './messages.js';
 

@@ -1,7 +1,7 @@
 // The UDP echo metrics. Like the TCP ones (src/metrics.ts) they read plain counters at scrape time
 // (collect()), so the datagram path never touches prom-client.
 import type { Registry, RegistryContentType } from 'prom-client';
-import { registerScrapedCounter } from '../scraped-counter.js';
+import { registerScrapedCounter } from '../metrics/scraped-counter.js';
 import { UDP_ERROR_REASONS, type UdpStats } from './stats.js';
 
 /** Constant labels for one listener's series, e.g. `{ listener: 'udp://0.0.0.0:7000' }` (values from configuration only). */

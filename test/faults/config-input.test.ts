@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { ConfigError, LOG_LEVELS, parseConfig } from '../../src/config.js';
+import { ConfigError, LOG_LEVELS, parseConfig } from '../../src/config/parse.js';
 import { httpRequest } from '../support/metrics.js';
 import { freePort } from '../support/ports.js';
 import { MAIN } from '../support/process.js';

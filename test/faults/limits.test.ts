@@ -8,7 +8,7 @@ import { collectUntilEnd, openClient, patternedBytes } from '../support/echo-cli
 import { httpRequest, parseExposition, sample, scrape } from '../support/metrics.js';
 import { startServicesPerTest } from '../support/service.js';
 import { waitFor, within } from '../support/wait.js';
-import { CLOSE_FLUSH_GRACE_MS } from '../../src/echo/connection.js';
+import { CLOSE_FLUSH_GRACE_MS } from '../../src/tcp/connection.js';
 import { echoOnce, pool } from './support.js';
 
 const start = startServicesPerTest();

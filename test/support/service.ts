@@ -1,7 +1,7 @@
 import { afterEach } from 'vitest';
 import { pino, type Logger } from 'pino';
-import { parseConfig, type Config } from '../../src/config.js';
-import { createService, type Service } from '../../src/service.js';
+import { parseConfig, type Config } from '../../src/config/parse.js';
+import { createService, type Service } from '../../src/process/service.js';
 
 export interface RunningService {
   service: Service;

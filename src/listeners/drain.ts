@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { EchoGroup } from './echo-node.js';
+import type { EchoGroup } from './build.js';
 
 export type DrainOutcome = 'drained' | 'deadline';
 

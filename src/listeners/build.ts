@@ -1,22 +1,22 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { Gauge, type Registry } from 'prom-client';
-import { registerScrapedCounter } from './scraped-counter.js';
-import type { Config, ListenerSpec } from './config.js';
-import { compileBanner } from './echo/banner.js';
-import { createEchoListener, type EchoListener } from './echo/listener.js';
-import { createEchoStats, PROXY_ERROR_REASONS, type EchoStats } from './echo/stats.js';
-import { createMetrics, type EchoSource, type Metrics } from './metrics.js';
+import { registerScrapedCounter } from '../metrics/scraped-counter.js';
+import type { Config, ListenerSpec } from '../config/parse.js';
+import { compileBanner } from '../tcp/banner.js';
+import { createEchoListener, type EchoListener } from '../tcp/listener.js';
+import { createEchoStats, PROXY_ERROR_REASONS, type EchoStats } from '../tcp/stats.js';
+import { createMetrics, type EchoSource, type Metrics } from '../metrics/exposition.js';
 import { StartError } from './start-error.js';
-import { createTlsEndpoint, createTlsStats, TLS_HANDSHAKE_FAILURE_REASONS, type TlsEndpoint, type TlsMaterial, type TlsStats } from './tls/index.js';
-import { createMemoryGuard, type MemoryGuard } from './overload/memory-guard.js';
-import { fullGarbageCollector, processMemorySampler, type MemorySampler } from './overload/memory.js';
-import { registerMemoryGuardMetrics } from './overload/metrics.js';
-import { createUdpEchoListener, type UdpEchoListener } from './udp/listener.js';
-import { registerUdpMetrics } from './udp/metrics.js';
-import { createSourcePortPolicy } from './udp/source-ports.js';
-import { createSourceRateLimiter } from './udp/source-rate.js';
-import { createUdpStats, type UdpStats } from './udp/stats.js';
+import { createTlsEndpoint, createTlsStats, TLS_HANDSHAKE_FAILURE_REASONS, type TlsEndpoint, type TlsMaterial, type TlsStats } from '../tls/index.js';
+import { createMemoryGuard, type MemoryGuard } from '../overload/memory-guard.js';
+import { fullGarbageCollector, processMemorySampler, type MemorySampler } from '../overload/memory.js';
+import { registerMemoryGuardMetrics } from '../overload/metrics.js';
+import { createUdpEchoListener, type UdpEchoListener } from '../udp/listener.js';
+import { registerUdpMetrics } from '../udp/metrics.js';
+import { createSourcePortPolicy } from '../udp/source-ports.js';
+import { createSourceRateLimiter } from '../udp/source-rate.js';
+import { createUdpStats, type UdpStats } from '../udp/stats.js';
 
 interface TcpMember {
   readonly kind: 'tcp';

@@ -1,10 +1,10 @@
 // Every metric the service exposes, defined in one place on a Registry of its own.
 // Echo counters are plain numbers owned by the echo path; they are read here at scrape time.
 import { Gauge, Registry, type Metric, type OpenMetricsContentType } from 'prom-client';
-import { registerLabelledHistogram } from './duration-histogram.js';
-import { registerRuntimeMetrics, type RuntimeMetricsOptions } from './runtime-metrics.js';
+import { registerLabelledHistogram } from './bucket-histogram.js';
+import { registerRuntimeMetrics, type RuntimeMetricsOptions } from './runtime.js';
 import { registerScrapedCounter } from './scraped-counter.js';
-import { ACCEPT_ERROR_CODES, CLOSE_REASONS, REJECT_REASONS, type ByteTotals, type EchoStats } from './echo/stats.js';
+import { ACCEPT_ERROR_CODES, CLOSE_REASONS, REJECT_REASONS, type ByteTotals, type EchoStats } from '../tcp/stats.js';
 
 /** One echo listener as the metrics see it; `name` is the value of its `listener` label. */
 export interface EchoSource {

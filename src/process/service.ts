@@ -1,16 +1,16 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
-import { drainEcho } from './drain.js';
-import { createEchoNode, type EchoGroup } from './echo-node.js';
-import { resolveMemoryBudget } from './overload/memory.js';
-import { watchEventLoop } from './http/liveness.js';
-import { createSidecar, type Sidecar } from './http/sidecar.js';
+import type { Config } from '../config/parse.js';
+import { drainEcho } from '../listeners/drain.js';
+import { createEchoNode, type EchoGroup } from '../listeners/build.js';
+import { resolveMemoryBudget } from '../overload/memory.js';
+import { watchEventLoop } from './event-loop.js';
+import { createSidecar, type Sidecar } from '../sidecar/server.js';
 import { createLifecycle, type Lifecycle, type LifecycleState } from './lifecycle.js';
-import type { Metrics } from './metrics.js';
-import { StartError, type ListenTarget } from './start-error.js';
+import type { Metrics } from '../metrics/exposition.js';
+import { StartError, type ListenTarget } from '../listeners/start-error.js';
 import { registerSignalMetrics, type SignalCounts } from './signals.js';
-import type { TlsMaterial } from './tls/index.js';
+import type { TlsMaterial } from '../tls/index.js';
 
 /**
  * After the drain, how long the sidecar may take to close: in-flight scrapes finish in
@@ -35,7 +35,7 @@ export interface BoundAddresses {
   readonly http: AddressInfo;
 }
 
-export { StartError } from './start-error.js';
+export { StartError } from '../listeners/start-error.js';
 
 export const sidecarTarget = (http: Config['http']): ListenTarget => ({ what: 'sidecar (health, metrics)', host: http.host, port: http.port, origin: http.origin });
 

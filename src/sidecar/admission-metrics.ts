@@ -1,6 +1,6 @@
 // The sidecar's own metrics: what its admission control did, read from plain numbers at scrape time.
 import { Gauge, type Registry } from 'prom-client';
-import { registerScrapedCounter } from '../scraped-counter.js';
+import { registerScrapedCounter } from '../metrics/scraped-counter.js';
 import { SHED_REASONS, type AdmissionStats } from './admission.js';
 
 export function registerAdmissionMetrics(registry: Registry, stats: AdmissionStats): void {

@@ -1,6 +1,6 @@
 import { AggregatorRegistry, Registry } from 'prom-client';
-import { wantsOpenMetrics, type Exposition } from '../metrics.js';
-import type { MetricsSnapshot } from './messages.js';
+import { wantsOpenMetrics, type Exposition } from './exposition.js';
+import type { MetricsSnapshot } from '../cluster/messages.js';
 
 /**
  * Sums the workers' snapshots (each metric by its own aggregator) and renders the format the

@@ -1,7 +1,7 @@
 // Scrapes that arrive together share one render, per exposition format, without ever being answered
 // from a render that started before they arrived: counters are exact, so a scrape taken after N bytes
 // were echoed must show them, and a render already running may have read the counters before that.
-import { wantsOpenMetrics, type Exposition, type MetricsRenderer } from '../metrics.js';
+import { wantsOpenMetrics, type Exposition, type MetricsRenderer } from '../metrics/exposition.js';
 
 export interface SingleFlightOptions {
   /**

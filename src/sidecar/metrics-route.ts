@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { MetricsRenderer } from '../metrics.js';
+import type { MetricsRenderer } from '../metrics/exposition.js';
 import { singleFlight } from './single-flight.js';
 
 export const metricsRoute: FastifyPluginAsync<{ metrics: MetricsRenderer; token?: string | undefined }> = async (app, { metrics, token }) => {

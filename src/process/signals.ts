@@ -4,7 +4,7 @@
 import { constants } from 'node:os';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { registerScrapedCounter } from './scraped-counter.js';
+import { registerScrapedCounter } from '../metrics/scraped-counter.js';
 
 export const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 /** Re-reads what can be re-read (TLS certificates and keys). */

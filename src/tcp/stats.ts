@@ -1,6 +1,6 @@
 // Counters the echo path keeps as plain numbers; metrics read them at scrape time,
 // so a connection's life costs a few additions and a chunk costs nothing here.
-import { createBucketCounts, type BucketCounts } from '../duration-histogram.js';
+import { createBucketCounts, type BucketCounts } from '../metrics/bucket-histogram.js';
 
 // overload: closed by the memory guard (src/overload/memory-guard.ts) to keep the process under its budget.
 export const CLOSE_REASONS = ['client_end', 'reset', 'idle_timeout', 'max_lifetime', 'shutdown', 'overload', 'error'] as const;

@@ -5,7 +5,7 @@ import type { TlsEndpoint } from '../tls/index.js';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { observe } from '../duration-histogram.js';
+import { observe } from '../metrics/bucket-histogram.js';
 import { EchoConnection, type ConnectionIntro } from './connection.js';
 import type { AcceptErrorCode, ByteTotals, CloseReason, EchoStats, RejectReason } from './stats.js';
 
