@@ -6,12 +6,16 @@ import { ConfigError, parseConfig, type ParseOutcome } from './config/parse.js';
 import cluster from 'node:cluster';
 import { createClusterPrimary } from './cluster/primary.js';
 import { runWorker } from './cluster/worker.js';
-import { createService, type Runnable } from './process/service.js';
+import { createService } from './process/service.js';
+import type { Runnable } from './process/shell.js';
 import { createSignalCounts, handleSignals, ignoreSignals } from './process/signals.js';
-import { loadTlsMaterialSync, TLS_FILE_SETTINGS, TlsMaterialError, type TlsMaterial } from './tls/index.js';
+import { SETTINGS } from './config/settings.js';
+import { loadTlsMaterialSync, TlsMaterialError, type TlsFileRole, type TlsMaterial } from './tls/index.js';
 
 const EXIT_CONFIG = 2;
 const EXIT_START_FAILED = 1;
+/** The setting that names each TLS file, for the error line. */
+const TLS_FILE_SETTINGS: Readonly<Record<TlsFileRole, { readonly env: string }>> = { cert: SETTINGS.tlsCert, key: SETTINGS.tlsKey, clientCa: SETTINGS.tlsClientCa };
 
 function readVersion(): string {
   try {

@@ -4,13 +4,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import { ConfigError, parseConfig, type Config } from '../src/config/parse.js';
-import { createService, StartError } from '../src/process/service.js';
+import { ConfigError, parseConfig } from '../src/config/parse.js';
+import type { Config } from '../src/config/types.js';
+import { createService } from '../src/process/service.js';
+import { StartError } from '../src/listeners/start-error.js';
 import { connectOutcome } from './support/echo-client.js';
 import { httpRequest } from './support/metrics.js';
 import { freePort } from './support/ports.js';
 import { runToExit } from './support/process.js';
-import { silentLogger, testConfig } from './support/service.js';
+import { silentLogger, testConfig, echoAccepting } from './support/service.js';
 
 function run(argv: string[], env: Record<string, string | undefined> = {}): Config {
   const outcome = parseConfig(argv, env);
@@ -333,7 +335,7 @@ describe('a port already in use', () => {
     expect(error).toBeInstanceOf(StartError);
     expect(error).toMatchObject({ listener: `echo listener tcp://127.0.0.1:${busy}`, port: busy, code: 'EADDRINUSE' });
     expect(service.state).toBe('stopped');
-    expect(service.echo.accepting).toBe(false);
+    expect(echoAccepting(service)).toBe(false);
     expect(await connectOutcome(httpPort)).toBe('refused'); // the sidecar it had started is closed again
   });
 });

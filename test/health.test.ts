@@ -1,26 +1,45 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createService, type Service } from '../src/process/service.js';
+import { Registry } from 'prom-client';
+import { createProcessShell, type Runnable, type Workload } from '../src/process/shell.js';
 import { openClient } from './support/echo-client.js';
 import { httpRequest } from './support/metrics.js';
+import { waitFor } from './support/wait.js';
 import { silentLogger, startService, testConfig, type RunningService } from './support/service.js';
 
 const running: RunningService[] = [];
-const loose: Service[] = [];
+const loose: Runnable[] = [];
 afterEach(async () => {
   await Promise.all([...running.splice(0).map((r) => r.stop()), ...loose.splice(0).map((s) => s.shutdown())]);
 });
 
 describe('health routes', () => {
-  it('/readyz is 503 until the echo listener is bound, then 200', async () => {
-    const service = createService(testConfig(), { logger: silentLogger(), version: 'test' });
-    loose.push(service);
-    const http = await service.startSidecar();
-    const before = await httpRequest(http.port, '/readyz');
+  it('/readyz is 503 until the workload has started, then 200', async () => {
+    let finishStart: (() => void) | undefined;
+    const workloadStarted = new Promise<void>((resolve) => (finishStart = resolve));
+    const workload: Workload = {
+      start: async () => {
+        await workloadStarted;
+        return { address: '127.0.0.1', port: 1, family: 'IPv4' };
+      },
+      abort: async () => undefined,
+      ready: () => true,
+      drain: async () => ({}),
+      reload: async () => 'nothing',
+      status: () => ({ listeners: {} }),
+      describe: () => ({}),
+    };
+    const registry = new Registry();
+    const shell = createProcessShell({ config: testConfig(), logger: silentLogger(), version: 'test', now: () => performance.now(), workload, metrics: { render: async () => ({ contentType: 'text/plain', body: '' }) }, registry });
+    loose.push(shell);
+    const starting = shell.start();
+    const port = await waitFor(() => (shell.status().listeners as { http: { port?: number } }).http.port, { what: 'the sidecar listening' });
+    const before = await httpRequest(port, '/readyz');
     expect(before.status).toBe(503);
     expect(JSON.parse(before.body)).toEqual({ status: 'not ready' });
-    expect((await httpRequest(http.port, '/livez')).status).toBe(200);
-    await service.startEcho();
-    const after = await httpRequest(http.port, '/readyz');
+    expect((await httpRequest(port, '/livez')).status).toBe(200);
+    finishStart?.();
+    await starting;
+    const after = await httpRequest(port, '/readyz');
     expect(after.status).toBe(200);
     expect(JSON.parse(after.body)).toEqual({ status: 'ready' });
   });

@@ -11,7 +11,7 @@ import { createEchoStats, type CloseReason } from '../src/tcp/stats.js';
 import { connectOutcome, echoRoundTrip, openClient, patternedBytes } from './support/echo-client.js';
 import { httpRequest, sample, scrape } from './support/metrics.js';
 import { spawnService, type ServiceProcess } from './support/process.js';
-import { testConfig } from './support/service.js';
+import { testConfig, echoAccepting } from './support/service.js';
 import { waitFor, within } from './support/wait.js';
 
 type LogLine = Record<string, unknown>;
@@ -393,7 +393,7 @@ describe('a shutdown that begins during start-up', () => {
     const addresses = await within(started, 10_000, 'start');
     await within(stopped, 10_000, 'shutdown');
     expect(service.state).toBe('stopped');
-    expect(service.echo.accepting).toBe(false);
+    expect(echoAccepting(service)).toBe(false);
     expect(await connectOutcome(addresses.echo.port)).toBe('refused');
   });
 });

@@ -12,7 +12,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { collectUntilEnd, echoRoundTrip, openClient, patternedBytes } from './support/echo-client.js';
 import { httpRequest, listenerPorts, sample, scrape } from './support/metrics.js';
 import { spawnService, type ServiceProcess } from './support/process.js';
-import { startService, type RunningService } from './support/service.js';
+import { startService, type RunningService, activeConnections } from './support/service.js';
 import { freePort } from './support/ports.js';
 import { toolAvailable } from './support/tools.js';
 import { waitFor, within } from './support/wait.js';
@@ -195,7 +195,7 @@ describe('tcp+proxy during shutdown', () => {
     const running = await startService({ ECHO_LISTENERS: 'tcp+proxy://127.0.0.1:0', SHUTDOWN_TIMEOUT_MS: '20000', SHUTDOWN_QUIET_MS: '50' });
     const port = (await listenerPorts(running.httpPort)).get('tcp+proxy') as number;
     const probe = await openClient(port);
-    await waitFor(() => running.service.echo.activeConnections === 1 || undefined, { what: 'the probe accepted' });
+    await waitFor(() => activeConnections(running.service) === 1 || undefined, { what: 'the probe accepted' });
     const stopped = running.stop();
     probe.end(); // a balancer's bare TCP check: connect, then FIN without a byte
     await within(stopped, 5000, 'shutdown after the probe left (the deadline is 20 s)');

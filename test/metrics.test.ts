@@ -166,7 +166,7 @@ describe('scrapes that arrive together share renders (single flight with freshne
     new Gauge({
       name: 'test_renders',
       help: 'Counts renders of this registry.',
-      registers: [running.service.metrics.registry],
+      registers: [running.registry],
       collect() {
         this.set(++renders);
       },
@@ -365,7 +365,7 @@ describe('counters are exact', () => {
     // The sidecar stays up while draining; the last scrape before it closes sees the drain.
     expect((await echoed).toString()).toBe('bye');
     await stopped;
-    const lastScrape = parseExposition(await service.service.metrics.render(undefined).then((e) => e.body));
+    const lastScrape = parseExposition(await service.registry.metrics());
     expect(sample(lastScrape, closed('shutdown'))).toBe(1);
     expect(sample(lastScrape, 'echo_connections_active')).toBe(0);
   });

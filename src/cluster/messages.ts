@@ -1,15 +1,5 @@
 // The IPC protocol between the primary (sidecar, supervision) and its echo workers.
-/** One metric as prom-client's getMetricsAsJSON() gives it (its typings do not export the type). */
-export interface MetricSnapshot {
-  readonly name: string;
-  readonly help: string;
-  readonly type: string;
-  readonly aggregator: string;
-  readonly values: ReadonlyArray<{ value: number; labels: Record<string, string | number>; metricName?: string }>;
-}
-
-/** A worker's whole registry. */
-export type MetricsSnapshot = readonly MetricSnapshot[];
+import type { MetricsSnapshot } from '../metrics/aggregate.js';
 
 export interface WorkerStatus {
   readonly accepting: boolean;

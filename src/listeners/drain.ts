@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { EchoGroup } from './build.js';
+import type { ListenerGroup } from './group.js';
 
 export type DrainOutcome = 'drained' | 'deadline';
 
@@ -7,22 +7,22 @@ export type DrainOutcome = 'drained' | 'deadline';
  * Stops accepting, lets every open connection finish (client half-close, or quiet for
  * `quietMs`), and closes whatever is still open at `deadline` (a `now()` timestamp).
  */
-export async function drainEcho(
-  echo: EchoGroup,
+export async function drainListeners(
+  listeners: ListenerGroup,
   { quietMs, deadline, now, logger }: { quietMs: number; deadline: number; now: () => number; logger: Logger },
 ): Promise<DrainOutcome> {
-  echo.stopAccepting();
-  echo.drain(quietMs);
+  listeners.stopAccepting();
+  listeners.drain(quietMs);
   let deadlineTimer: NodeJS.Timeout | undefined;
   const deadlinePassed = new Promise<'deadline'>((resolve) => {
     deadlineTimer = setTimeout(() => resolve('deadline'), Math.max(0, deadline - now()));
   });
-  const outcome = await Promise.race([echo.idle().then(() => 'drained' as const), deadlinePassed]);
+  const outcome = await Promise.race([listeners.idle().then(() => 'drained' as const), deadlinePassed]);
   clearTimeout(deadlineTimer);
   if (outcome === 'deadline') {
-    logger.warn({ event: 'shutdown_deadline', openConnections: echo.activeConnections }, 'shutdown deadline reached; closing remaining connections');
-    echo.closeAll();
-    await echo.idle();
+    logger.warn({ event: 'shutdown_deadline', openConnections: listeners.activeConnections }, 'shutdown deadline reached; closing remaining connections');
+    listeners.closeAll();
+    await listeners.idle();
   }
   return outcome;
 }

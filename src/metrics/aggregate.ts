@@ -1,6 +1,18 @@
+// Summing several processes' registries into one exposition (the cluster primary's /metrics).
 import { AggregatorRegistry, Registry } from 'prom-client';
 import { wantsOpenMetrics, type Exposition } from './exposition.js';
-import type { MetricsSnapshot } from '../cluster/messages.js';
+
+/** One metric as prom-client's getMetricsAsJSON() gives it (its typings do not export the type). */
+export interface MetricSnapshot {
+  readonly name: string;
+  readonly help: string;
+  readonly type: string;
+  readonly aggregator: string;
+  readonly values: ReadonlyArray<{ value: number; labels: Record<string, string | number>; metricName?: string }>;
+}
+
+/** A worker's whole registry. */
+export type MetricsSnapshot = readonly MetricSnapshot[];
 
 /**
  * Sums the workers' snapshots (each metric by its own aggregator) and renders the format the

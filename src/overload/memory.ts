@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
-import type { MemoryBudgetSetting } from '../config/parse.js';
+import type { MemoryBudgetSetting } from '../config/types.js';
 
 export type ReadFile = (path: string) => string;
 

@@ -11,7 +11,6 @@ export {
   type UnixEndpoint,
 } from './parse.js';
 export {
-  DEFAULT_PROXY_HEADER_TIMEOUT_MS,
   ProxyProtocolError,
   readProxyHeader,
   type ProxyHeaderRead,

@@ -1,9 +1,6 @@
 import type { Socket } from 'node:net';
 import { ProxyHeaderParser, type ProxyHeader, type ProxyParseErrorReason, type ProxyParseOptions } from './parse.js';
 
-/** How long a connection on a PROXY listener may take to send its header. */
-export const DEFAULT_PROXY_HEADER_TIMEOUT_MS = 5000;
-
 export type ProxyProtocolErrorReason =
   /** No complete header within the deadline. */
   | 'timeout'
@@ -13,6 +10,9 @@ export type ProxyProtocolErrorReason =
   | 'closed'
   /** A socket error (e.g. ECONNRESET) before the header was complete; see `cause`. */
   | 'error';
+
+/** Every reason, in the order metrics list them (a bare connect-then-close is not counted as one). */
+export const PROXY_ERROR_REASONS: readonly ProxyProtocolErrorReason[] = ['timeout', 'malformed', 'closed', 'error'];
 
 export class ProxyProtocolError extends Error {
   override readonly name = 'ProxyProtocolError';
@@ -35,7 +35,7 @@ export class ProxyProtocolError extends Error {
 
 export interface ReadProxyHeaderOptions extends ProxyParseOptions {
   /** Deadline for the whole header, from the call (default 5000 ms). */
-  readonly timeoutMs?: number;
+  readonly timeoutMs: number;
 }
 
 export interface ProxyHeaderRead {
@@ -58,8 +58,8 @@ export interface ProxyHeaderRead {
  * Rejects with a ProxyProtocolError ('timeout' | 'malformed' | 'closed' | 'error'), its listeners
  * removed and the socket paused; the caller closes (destroys) the socket and counts it.
  */
-export function readProxyHeader(socket: Socket, options: ReadProxyHeaderOptions = {}): Promise<ProxyHeaderRead> {
-  const timeoutMs = options.timeoutMs ?? DEFAULT_PROXY_HEADER_TIMEOUT_MS;
+export function readProxyHeader(socket: Socket, options: ReadProxyHeaderOptions): Promise<ProxyHeaderRead> {
+  const { timeoutMs } = options;
   if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) throw new RangeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
   const parser = new ProxyHeaderParser(options);
 

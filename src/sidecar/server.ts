@@ -4,7 +4,7 @@ import type { ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { descriptorHeadroom, procDescriptors } from '../tcp/listener.js';
+import { descriptorHeadroom, procDescriptors } from '../tcp/descriptors.js';
 import type { MetricsRenderer } from '../metrics/exposition.js';
 import { createAdmission } from './admission.js';
 import { registerAdmissionMetrics } from './admission-metrics.js';
@@ -59,7 +59,7 @@ const REQUESTS_PER_SECOND = 2000;
 const REQUEST_BURST = 32;
 
 /**
- * Open connections: half the descriptors the echo listeners leave free (listener.ts), so that no
+ * Open connections: half the descriptors the echo listeners leave free (tcp/descriptors.ts), so that no
  * number of sidecar clients can exhaust the descriptors and lock the probes out; 128 for any limit
  * from 2,560 up. A new connection beyond it closes the oldest, so a fresh probe always gets in.
  */

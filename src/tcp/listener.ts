@@ -1,12 +1,11 @@
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
-import { proxiedRemote, readProxyHeader, ProxyProtocolError, type ProxyHeader } from '../proxy/index.js';
-import type { TlsEndpoint } from '../tls/index.js';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { TlsEndpoint } from '../tls/index.js';
 import type { Logger } from 'pino';
 import { observe } from '../metrics/bucket-histogram.js';
 import { EchoConnection, type ConnectionIntro } from './connection.js';
+import { descriptorHeadroom, procDescriptors, type DescriptorSource } from './descriptors.js';
+import { createAcceptServer, setNoDelayForAccepted } from './server.js';
 import type { AcceptErrorCode, ByteTotals, CloseReason, EchoStats, RejectReason } from './stats.js';
 
 export interface EchoListenerOptions {
@@ -30,7 +29,7 @@ export interface EchoListenerOptions {
   readonly reusePort?: boolean;
   /** A PROXY protocol v1/v2 header precedes each connection's bytes. */
   readonly proxy?: boolean;
-  readonly proxyTimeoutMs?: number;
+  readonly proxyTimeoutMs: number;
   /** The banner line for a new client (by its address), or undefined when banners are off. */
   readonly banner?: (client: string) => Buffer;
   readonly stats: EchoStats;
@@ -69,53 +68,6 @@ export interface EchoListener {
 const DEFAULT_STREAM_BUFFER_BYTES = 64 * 1024;
 const MAX_READ_BYTES = 64 * 1024;
 
-export interface DescriptorSource {
-  /** The soft RLIMIT_NOFILE, or undefined where it cannot be read. */
-  limit(): number | undefined;
-  /** Descriptors open now, or undefined where they cannot be counted. */
-  inUse(): number | undefined;
-}
-
-/** Linux: /proc/self/limits and /proc/self/fd. Read once, at listen(); never on the accept path. */
-export const procDescriptors: DescriptorSource = {
-  limit() {
-    try {
-      const match = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-      return match && match[1] !== 'unlimited' ? Number(match[1]) : undefined;
-    } catch {
-      return undefined;
-    }
-  },
-  inUse() {
-    try {
-      return readdirSync('/proc/self/fd').length;
-    } catch {
-      return undefined;
-    }
-  },
-};
-
-/**
- * Descriptors kept back from echo connections: for the sidecar's probes and scrapes, logging and
- * the runtime. With this headroom, running out of descriptors refuses echo clients (counted) instead
- * of starving the probes.
- */
-export function descriptorHeadroom(limit: number): number {
-  return Math.min(256, Math.max(16, Math.ceil(limit / 10)));
-}
-
-/**
- * Linux copies TCP_NODELAY from a listening socket to every socket it accepts: set on the listener,
- * it saves a setsockopt per connection (about 4% of connections/s under churn, README
- * "Performance"). Node has no public call for it, so this reaches the listening handle; false (and
- * the caller sets it per connection) elsewhere or if the handle has no such call.
- */
-function setNoDelayForAccepted(server: Server): boolean {
-  if (process.platform !== 'linux') return false;
-  const handle = (server as Server & { _handle?: { setNoDelay?: (enable: boolean) => number } })._handle;
-  return handle?.setNoDelay?.(true) === 0;
-}
-
 export function createEchoListener(options: EchoListenerOptions): EchoListener {
   const { stats, logger } = options;
   const connections = new Set<EchoConnection>();
@@ -130,7 +82,7 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
     stats.closedBytes.sent += sent;
     stats.closed[reason]++;
     observe(stats.durations, durationSeconds);
-    if (connections.size === 0 && awaitingHeader.size === 0) wakeIdle();
+    if (isIdle()) wakeIdle();
   };
   const wakeIdle = () => {
     const waiters = idleWaiters;
@@ -159,7 +111,7 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
     return burst;
   };
 
-  // highWaterMark: with the pause in onData, it bounds what a client that does not read costs (README).
+  // highWaterMark: with the pause in onData, it bounds what a client that does not read costs.
   const serverOptions = { allowHalfOpen: true, ...(options.maxPendingBytes ? { highWaterMark: options.maxPendingBytes } : {}) };
   // An echo is a latency test tool: never hold a reply back for Nagle. Set once on the listening
   // socket where accepted sockets inherit it, else on each connection.
@@ -180,70 +132,23 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
     if (logger.isLevelEnabled('debug')) logger.debug({ event: 'connection_opened', remote: connection.remote }, 'connection opened');
   };
 
-  // Sockets still sending their PROXY header: open, not yet echoing; shutdown must see them too.
-  const awaitingHeader = new Set<Socket>();
-  const headers = new WeakMap<Socket, ProxyHeader>();
-  const afterProxyHeader = (socket: Socket, then: (header: ProxyHeader, remainder: Buffer) => void) => {
-    awaitingHeader.add(socket);
-    readProxyHeader(socket, { timeoutMs: options.proxyTimeoutMs }).then(
-      ({ header, remainder }) => {
-        awaitingHeader.delete(socket);
-        if (socket.destroyed) {
-          if (awaitingHeader.size === 0 && connections.size === 0) wakeIdle();
-          return;
-        }
-        then(header, remainder);
-      },
-      (error: unknown) => {
-        awaitingHeader.delete(socket);
-        socket.destroy();
-        const proxyError = error instanceof ProxyProtocolError ? error : undefined;
-        // A bare connect-then-close (a balancer's TCP probe) is normal, not an error.
-        const probe = proxyError?.reason === 'closed' && proxyError.bytesReceived === 0;
-        if (!probe) {
-          stats.proxyErrors[proxyError?.reason ?? 'error']++;
-          if (logger.isLevelEnabled('debug')) {
-            logger.debug({ event: 'proxy_protocol_error', reason: proxyError?.reason, detail: proxyError?.message, remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'PROXY header missing or malformed');
-          }
-        }
-        if (awaitingHeader.size === 0 && connections.size === 0) wakeIdle();
-      },
-    );
-  };
-
-  // While the memory guard refuses, new connections are closed as they are accepted: before any
-  // PROXY header is read or TLS handshake is made, so a refused client costs nothing more.
+  // While the memory guard refuses, new connections are closed as they are accepted.
   let refusing = false;
-  const refuse = (socket: Socket) => {
-    stats.rejected.overload++;
-    if (logger.isLevelEnabled('debug')) logger.debug({ event: 'connection_rejected', reason: 'overload', remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'connection rejected');
-    socket.destroy();
+  let awaitingHeader: ReadonlySet<Socket> = new Set();
+  const isIdle = () => connections.size === 0 && awaitingHeader.size === 0;
+  const acceptOptions = {
+    serverOptions,
+    proxy: options.proxy === true,
+    proxyTimeoutMs: options.proxyTimeoutMs,
+    stats,
+    logger,
+    startEcho,
+    refusing: () => refusing,
+    headerSettled: () => {
+      if (isIdle()) wakeIdle();
+    },
   };
-  const serverFor = (handle: (socket: Socket) => void) => createServer(serverOptions, (socket: Socket) => (refusing ? refuse(socket) : handle(socket)));
 
-  const buildServer = (tlsEndpoint: TlsEndpoint | undefined): Server => {
-    if (tlsEndpoint) {
-      // Accepted as plain TCP, then handed to a TLS server that never listens itself; on +proxy
-      // listeners the PROXY header comes first, read on the raw socket (whatever followed it put back).
-      const tlsServer = tlsEndpoint.createServer(serverOptions, (tlsSocket: TLSSocket) => {
-        const raw = (tlsSocket as TLSSocket & { _parent?: Socket })._parent;
-        const header = raw ? headers.get(raw) : undefined;
-        startEcho(tlsSocket, { remote: header ? proxiedRemote(header) : undefined });
-      });
-      if (!options.proxy) return serverFor((socket) => tlsServer.emit('connection', socket));
-      return serverFor((socket) =>
-        afterProxyHeader(socket, (header, remainder) => {
-          headers.set(socket, header);
-          if (remainder.length > 0) socket.unshift(remainder);
-          tlsServer.emit('connection', socket);
-        }),
-      );
-    }
-    if (options.proxy) {
-      return serverFor((socket) => afterProxyHeader(socket, (header, remainder) => startEcho(socket, { headerBytes: header.length, remote: proxiedRemote(header), initial: remainder })));
-    }
-    return serverFor((socket) => startEcho(socket, {}));
-  };
   // Built at listen(): a TLS listener reads its certificate files then.
   let server: Server = createServer();
   let connectionCap = options.maxConnections > 0 ? options.maxConnections : Infinity;
@@ -291,7 +196,7 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
 
   return {
     async listen() {
-      server = buildServer(options.tls ? await options.tls() : undefined);
+      ({ server, awaitingHeader } = createAcceptServer(acceptOptions, options.tls ? await options.tls() : undefined));
       if (options.maxConnections > 0) server.maxConnections = options.maxConnections;
       server.on('drop', onDrop);
       // Port 0 with a socket per worker would give each worker a different port.
@@ -338,7 +243,7 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
       for (const connection of connections) connection.beginDrain(quietMs);
     },
     idle() {
-      if (connections.size === 0 && awaitingHeader.size === 0) return Promise.resolve();
+      if (isIdle()) return Promise.resolve();
       return new Promise<void>((resolve) => idleWaiters.push(resolve));
     },
     closeAll() {

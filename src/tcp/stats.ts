@@ -1,6 +1,7 @@
 // Counters the echo path keeps as plain numbers; metrics read them at scrape time,
 // so a connection's life costs a few additions and a chunk costs nothing here.
 import { createBucketCounts, type BucketCounts } from '../metrics/bucket-histogram.js';
+import { PROXY_ERROR_REASONS, type ProxyProtocolErrorReason } from '../proxy/read-header.js';
 
 // overload: closed by the memory guard (src/overload/memory-guard.ts) to keep the process under its budget.
 export const CLOSE_REASONS = ['client_end', 'reset', 'idle_timeout', 'max_lifetime', 'shutdown', 'overload', 'error'] as const;
@@ -15,9 +16,6 @@ export type RejectReason = (typeof REJECT_REASONS)[number];
 export const ACCEPT_ERROR_CODES = ['EMFILE', 'ENFILE', 'other'] as const;
 export type AcceptErrorCode = (typeof ACCEPT_ERROR_CODES)[number];
 
-/** Why a connection on a +proxy listener was closed before its echo began (a bare connect-then-close is not one). */
-export const PROXY_ERROR_REASONS = ['timeout', 'malformed', 'closed', 'error'] as const;
-export type ProxyErrorReason = (typeof PROXY_ERROR_REASONS)[number];
 
 /** Upper bounds (seconds) of the connection-lifetime histogram buckets. */
 export const DURATION_BUCKETS = [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600];
@@ -33,7 +31,8 @@ export interface EchoStats {
   readonly closed: Record<CloseReason, number>;
   readonly rejected: Record<RejectReason, number>;
   readonly acceptErrors: Record<AcceptErrorCode, number>;
-  readonly proxyErrors: Record<ProxyErrorReason, number>;
+  /** +proxy listeners: why connections closed before their echo began. */
+  readonly proxyErrors: Record<ProxyProtocolErrorReason, number>;
   /** Bytes of connections that have closed; live ones are added at read time. */
   readonly closedBytes: ByteTotals;
   /** Lifetimes of closed connections, in seconds. */

@@ -11,12 +11,10 @@ function remoteOf(socket: TLSSocket): string {
   return `${address ?? '?'}:${port ?? '?'}`;
 }
 
-export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
-
 export interface TlsEndpointOptions {
   readonly files: TlsFiles;
   /** A client that has not completed its handshake by then is cut and counted as `timeout`. */
-  readonly handshakeTimeoutMs?: number;
+  readonly handshakeTimeoutMs: number;
   readonly logger: Logger;
   readonly stats?: TlsStats;
   /** Material already loaded and checked (e.g. while parsing the configuration), so it is not read twice. */
@@ -58,7 +56,7 @@ export interface TlsEndpoint {
 
 export async function createTlsEndpoint(options: TlsEndpointOptions): Promise<TlsEndpoint> {
   const { files, logger } = options;
-  const handshakeTimeout = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  const handshakeTimeout = options.handshakeTimeoutMs;
   const stats = options.stats ?? createTlsStats();
   const mutual = files.clientCaFile !== undefined;
   let material = options.material ?? (await loadTlsMaterial(files));

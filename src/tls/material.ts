@@ -13,13 +13,6 @@ export interface TlsFiles {
 
 export type TlsFileRole = 'cert' | 'key' | 'clientCa';
 
-/** The settings that name each file (for error lines such as `ECHO_TLS_KEY: ...`). */
-export const TLS_FILE_SETTINGS: Readonly<Record<TlsFileRole, { env: string; flag: string }>> = {
-  cert: { env: 'ECHO_TLS_CERT', flag: '--tls-cert' },
-  key: { env: 'ECHO_TLS_KEY', flag: '--tls-key' },
-  clientCa: { env: 'ECHO_TLS_CLIENT_CA', flag: '--tls-client-ca' },
-};
-
 export type TlsMaterialProblem = 'missing' | 'unreadable' | 'not_pem' | 'invalid' | 'encrypted_key' | 'key_mismatch';
 
 const ROLE_NAMES: Record<TlsFileRole, string> = {

@@ -15,17 +15,6 @@ export const MAX_UDP4_PAYLOAD = 65_507;
 /** Largest UDP payload IPv6 can carry without jumbograms: 65535 (payload length) - 8 (UDP header). */
 export const MAX_UDP6_PAYLOAD = 65_527;
 
-/**
- * Socket buffer sizes asked of the kernel. Linux caps a request at net.core.rmem_max / wmem_max
- * (silently) and then doubles it for its own bookkeeping; the stock maximum is 208 KiB, many hosts raise it.
- * 4 MiB of receive buffer absorbs a few thousand datagrams while the event loop is busy (a GC pause,
- * a scrape); the default 208 KiB overflows after a couple of hundred. Memory is only used while
- * datagrams wait, so a large request costs nothing when idle.
- */
-export const DEFAULT_RECV_BUFFER_SIZE = 4 * 1024 * 1024;
-export const DEFAULT_SEND_BUFFER_SIZE = 1024 * 1024;
-/** Replies the listener holds while the kernel send buffer is full; above it datagrams are dropped (`send_queue_full`). */
-export const DEFAULT_MAX_QUEUED_SENDS = 1024;
 export const DEFAULT_WARN_INTERVAL_MS = 10_000;
 
 export interface UdpEchoListenerOptions {
@@ -40,12 +29,14 @@ export interface UdpEchoListenerOptions {
    * Default: the protocol maximum (65507 for udp4, 65527 for udp6), i.e. echo everything.
    */
   readonly maxDatagramBytes?: number;
-  /** Replies waiting for room in the kernel send buffer before new datagrams are dropped (`send_queue_full`). Default 1024. */
-  readonly maxQueuedSends?: number;
-  /** SO_RCVBUF to ask for; 0 = leave the kernel default. Default 4 MiB. */
-  readonly recvBufferSize?: number;
-  /** SO_SNDBUF to ask for; 0 = leave the kernel default. Default 1 MiB. */
-  readonly sendBufferSize?: number;
+  /** Replies waiting for room in the kernel send buffer before new datagrams are dropped (`send_queue_full`). */
+  readonly maxQueuedSends: number;
+  /**
+   * SO_RCVBUF / SO_SNDBUF to ask for; 0 = leave the kernel default. Linux caps a request at
+   * net.core.rmem_max / wmem_max (silently) and then doubles it for its own bookkeeping.
+   */
+  readonly recvBufferSize: number;
+  readonly sendBufferSize: number;
   /** At most one warning per this interval for send/receive trouble; the next one says how many were not logged. Default 10 s. */
   readonly warnIntervalMs?: number;
   readonly now?: () => number;
@@ -82,9 +73,7 @@ export function createUdpEchoListener(options: UdpEchoListenerOptions): UdpEchoL
   const type = isIP(options.host) === 6 ? 'udp6' : 'udp4';
   const protocolMax = type === 'udp6' ? MAX_UDP6_PAYLOAD : MAX_UDP4_PAYLOAD;
   const maxDatagramBytes = options.maxDatagramBytes ?? protocolMax;
-  const maxQueuedSends = options.maxQueuedSends ?? DEFAULT_MAX_QUEUED_SENDS;
-  const recvBufferSize = options.recvBufferSize ?? DEFAULT_RECV_BUFFER_SIZE;
-  const sendBufferSize = options.sendBufferSize ?? DEFAULT_SEND_BUFFER_SIZE;
+  const { maxQueuedSends, recvBufferSize, sendBufferSize } = options;
   const warnIntervalMs = options.warnIntervalMs ?? DEFAULT_WARN_INTERVAL_MS;
   const now = options.now ?? Date.now;
   const createSocket = options.createSocket ?? dgramCreateSocket;

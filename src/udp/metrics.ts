@@ -1,4 +1,4 @@
-// The UDP echo metrics. Like the TCP ones (src/metrics.ts) they read plain counters at scrape time
+// The UDP echo metrics. Like the TCP ones (tcp/metrics.ts) they read plain counters at scrape time
 // (collect()), so the datagram path never touches prom-client.
 import type { Registry, RegistryContentType } from 'prom-client';
 import { registerScrapedCounter } from '../metrics/scraped-counter.js';
@@ -21,15 +21,10 @@ const RESERVED_LABELS = new Set(['direction', 'reason']);
  * - `echo_udp_errors_total{reason="oversize"|"send_queue_full"|"send_failed"|"receive_failed"|"loop"|"reserved_source_port"|"rate_limited"}`
  * every series present from the first scrape (0 until something happens).
  *
- * One listener: `registerUdpMetrics(registry, stats, { listener: 'udp://0.0.0.0:7000' })`.
- * Several UDP listeners share the metric names, so pass them all at once:
- * `registerUdpMetrics(registry, [{ stats: a, labels: { listener: 'udp://…:7000' } }, { stats: b, labels: { listener: 'udp://…:7001' } }])`.
- * Every source must carry the same label names.
+ * Several UDP listeners share the metric names, so they are registered at once, each with its own
+ * labels (`{ listener: 'udp://…:7000' }`); every source must carry the same label names.
  */
-export function registerUdpMetrics(registry: Registry<RegistryContentType>, stats: UdpStats, labels?: UdpMetricLabels): void;
-export function registerUdpMetrics(registry: Registry<RegistryContentType>, sources: readonly UdpMetricsSource[]): void;
-export function registerUdpMetrics(registry: Registry<RegistryContentType>, statsOrSources: UdpStats | readonly UdpMetricsSource[], labels?: UdpMetricLabels): void {
-  const sources: readonly UdpMetricsSource[] = Array.isArray(statsOrSources) ? statsOrSources : [{ stats: statsOrSources as UdpStats, labels }];
+export function registerUdpMetrics(registry: Registry<RegistryContentType>, sources: readonly UdpMetricsSource[]): void {
   if (sources.length === 0) throw new Error('registerUdpMetrics: no UDP listener to report');
   const labelNames = Object.keys(sources[0]?.labels ?? {}).sort();
   for (const source of sources) {

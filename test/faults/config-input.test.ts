@@ -5,34 +5,21 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { ConfigError, LOG_LEVELS, parseConfig } from '../../src/config/parse.js';
-import { httpRequest } from '../support/metrics.js';
+import { ConfigError, parseConfig } from '../../src/config/parse.js';
+import { SETTING_KEYS, SETTINGS } from '../../src/config/settings.js';
+import { LOG_LEVELS } from '../../src/config/types.js';
+import { openClient, collectUntilEnd } from '../support/echo-client.js';
+import { httpRequest, listenerPorts, scrape, sample } from '../support/metrics.js';
 import { freePort } from '../support/ports.js';
-import { MAIN } from '../support/process.js';
+import { MAIN, spawnService } from '../support/process.js';
 import { waitFor } from '../support/wait.js';
 
 interface Knob {
   env: string;
   flag: string;
 }
-const KNOBS: Knob[] = [
-  { env: 'ECHO_HOST', flag: '--host' },
-  { env: 'ECHO_PORT', flag: '--port' },
-  { env: 'HTTP_HOST', flag: '--http-host' },
-  { env: 'HTTP_PORT', flag: '--http-port' },
-  { env: 'LOG_LEVEL', flag: '--log-level' },
-  { env: 'SHUTDOWN_TIMEOUT_MS', flag: '--shutdown-timeout-ms' },
-  { env: 'SHUTDOWN_DELAY_MS', flag: '--shutdown-delay-ms' },
-  { env: 'SHUTDOWN_QUIET_MS', flag: '--shutdown-quiet-ms' },
-  { env: 'ECHO_MAX_CONNECTIONS', flag: '--max-connections' },
-  { env: 'ECHO_WORKERS', flag: '--workers' },
-  { env: 'ECHO_IDLE_TIMEOUT_MS', flag: '--idle-timeout-ms' },
-  { env: 'ECHO_MAX_CONNECTION_LIFETIME_MS', flag: '--max-connection-lifetime-ms' },
-  { env: 'ECHO_MAX_PENDING_BYTES', flag: '--max-pending-bytes' },
-  { env: 'HTTP_REQUEST_TIMEOUT_MS', flag: '--http-request-timeout-ms' },
-  { env: 'METRICS_TOKEN', flag: '--metrics-token' },
-  { env: 'METRICS_GC_DURATION', flag: '--metrics-gc-duration' },
-];
+/** Every setting in the table: a new one is covered without touching this file. */
+const KNOBS: Knob[] = SETTING_KEYS.map((key) => SETTINGS[key]);
 
 /** Values near and across every boundary, plus arbitrary text. */
 const value = fc.oneof(
@@ -110,6 +97,39 @@ describe('configuration under random input', () => {
       { numRuns: 30, examples: [[[{ knob: { env: 'LOG_LEVEL', flag: '--log-level' }, value: 'warn', asFlag: false, inlineFlag: false }]]] },
     );
     console.log(`random configurations at the entry point: ${seen.started} started, ${seen.refused} refused with exit 2`);
+  });
+
+  // A value the parser allows must also be one every part accepts when it is used: once, a PROXY
+  // timeout of 0 parsed and then threw on the first connection, taking the process down.
+  it('every timeout and size at the smallest value it allows is used without a crash', async () => {
+    const smallest: Record<string, string> = {
+      ECHO_PROXY_TIMEOUT_MS: '1', ECHO_IDLE_TIMEOUT_MS: '1', ECHO_MAX_CONNECTION_LIFETIME_MS: '1', ECHO_MAX_PENDING_BYTES: '1024',
+      ECHO_UDP_MAX_DATAGRAM_BYTES: '0', ECHO_UDP_RECV_BUFFER_BYTES: '0', ECHO_UDP_SEND_BUFFER_BYTES: '0', ECHO_UDP_MAX_QUEUED_SENDS: '1',
+      ECHO_UDP_SOURCE_RATE: '1', ECHO_UDP_SOURCE_BURST: '1', HTTP_REQUEST_TIMEOUT_MS: '100', SHUTDOWN_QUIET_MS: '0',
+    };
+    const service = await spawnService({ env: { ...smallest, ECHO_LISTENERS: 'tcp://127.0.0.1:0,tcp+proxy://127.0.0.1:0,udp://127.0.0.1:0' } });
+    try {
+      const ports = await listenerPorts(service.httpPort);
+      for (const scheme of ['tcp', 'tcp+proxy']) {
+        const client = await openClient(ports.get(scheme) as number);
+        client.write('x');
+        await collectUntilEnd(client).catch(() => Buffer.alloc(0)); // closed by a 1 ms deadline
+      }
+      const metrics = await scrape(service.httpPort);
+      expect(sample(metrics, 'echo_proxy_protocol_errors_total{listener="tcp+proxy://127.0.0.1:0"}')).toBe(1);
+      expect((await httpRequest(service.httpPort, '/readyz')).status).toBe(200);
+      expect(service.stderr()).toBe('');
+    } finally {
+      await service.ensureStopped();
+    }
+  });
+
+  it.each([
+    ['ECHO_PROXY_TIMEOUT_MS', 'an integer number of milliseconds from 1 '],
+    ['ECHO_TLS_HANDSHAKE_TIMEOUT_MS', 'an integer number of milliseconds from 1 '],
+    ['ECHO_UDP_MAX_QUEUED_SENDS', 'an integer from 1 '],
+  ])('%s=0 (a setting its part cannot use) is refused as configuration', (env, allowed) => {
+    expect(() => parseConfig([], { [env]: '0' })).toThrow(`invalid configuration: ${env}="0": ${allowed}`);
   });
 });
 

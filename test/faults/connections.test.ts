@@ -2,7 +2,7 @@
 // held, verified again, then closed: the service ends with nothing left behind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Socket } from 'node:net';
-import { descriptorHeadroom } from '../../src/tcp/listener.js';
+import { descriptorHeadroom } from '../../src/tcp/descriptors.js';
 import { httpRequest, sample, scrape } from '../support/metrics.js';
 import { waitFor } from '../support/wait.js';
 import { connectTo, echoOnce, expectSettled, fdLimit, openFds, pool, spawnFaultService, warnings, type FaultService } from './support.js';

@@ -2,6 +2,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { once } from 'node:events';
 import { readProxyHeader, ProxyProtocolError, type ReadProxyHeaderOptions } from '../../src/proxy/read-header.js';
 import type { ProxyHeader } from '../../src/proxy/parse.js';
+import { PROXY_TIMEOUT_MS } from '../support/config.js';
 
 export interface Accepted {
   header: ProxyHeader;
@@ -24,14 +25,14 @@ export interface ProxyEchoServer {
  * header first, then the remainder echoed, then the rest piped back; a failed header closes the
  * socket and is recorded.
  */
-export async function startProxyEchoServer(options: ReadProxyHeaderOptions = {}): Promise<ProxyEchoServer> {
+export async function startProxyEchoServer(options: Partial<ReadProxyHeaderOptions> = {}): Promise<ProxyEchoServer> {
   const accepted: Accepted[] = [];
   const failures: ProxyProtocolError[] = [];
   const sockets = new Set<Socket>();
   const server: Server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    readProxyHeader(socket, options).then(
+    readProxyHeader(socket, { timeoutMs: PROXY_TIMEOUT_MS, ...options }).then(
       ({ header, remainder }) => {
         // listeners go on at once: the socket is paused and has none of readProxyHeader's left
         socket.on('error', () => {});

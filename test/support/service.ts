@@ -1,10 +1,15 @@
 import { afterEach } from 'vitest';
 import { pino, type Logger } from 'pino';
-import { parseConfig, type Config } from '../../src/config/parse.js';
-import { createService, type Service } from '../../src/process/service.js';
+import { parseConfig } from '../../src/config/parse.js';
+import type { Config } from '../../src/config/types.js';
+import { Registry } from 'prom-client';
+import { createService } from '../../src/process/service.js';
+import type { Runnable } from '../../src/process/shell.js';
 
 export interface RunningService {
-  service: Service;
+  service: Runnable;
+  /** The service's metrics, readable after it stopped. */
+  registry: Registry;
   echoPort: number;
   httpPort: number;
   stop(): Promise<void>;
@@ -23,9 +28,10 @@ export function silentLogger(): Logger {
 
 /** Starts a whole service in this process on ephemeral loopback ports. */
 export async function startService(env: Record<string, string> = {}, logger: Logger = silentLogger()): Promise<RunningService> {
-  const service = createService(testConfig(env), { logger, version: 'test' });
+  const registry = new Registry();
+  const service = createService(testConfig(env), { logger, version: 'test', registry });
   const { echo, http } = await service.start();
-  return { service, echoPort: echo.port, httpPort: http.port, stop: () => service.shutdown('test finished') };
+  return { service, registry, echoPort: echo.port, httpPort: http.port, stop: () => service.shutdown('test finished') };
 }
 
 /** A startService that stops every service it started after each test of the calling file. */
@@ -39,4 +45,16 @@ export function startServicesPerTest(): (env?: Record<string, string>) => Promis
     running.push(service);
     return service;
   };
+}
+
+/** Whether the service's echo listeners take new clients, as /healthz reports it. */
+export function echoAccepting(service: Runnable): boolean {
+  const { listeners } = service.status() as { listeners: { echo: { accepting: boolean } } };
+  return listeners.echo.accepting;
+}
+
+/** Clients the service is serving now, as /healthz reports it. */
+export function activeConnections(service: Runnable): number {
+  const { connections } = service.status() as { connections: { active: number } };
+  return connections.active;
 }

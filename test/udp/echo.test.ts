@@ -8,6 +8,7 @@ import { createUdpStats, type UdpStats } from '../../src/udp/stats.js';
 import { patternedBytes } from '../support/echo-client.js';
 import { waitFor, within } from '../support/wait.js';
 import { numberedDatagram, openUdpClient, pacedExchange, type UdpClient, type UdpClientOptions } from './client.js';
+import { UDP_LISTENER_DEFAULTS } from '../support/config.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -16,7 +17,7 @@ let listener: UdpEchoListener;
 let port: number;
 beforeAll(async () => {
   stats = createUdpStats();
-  listener = createUdpEchoListener({ host: '127.0.0.1', port: 0, logger, stats });
+  listener = createUdpEchoListener({ ...UDP_LISTENER_DEFAULTS, host: '127.0.0.1', port: 0, logger, stats });
   ({ port } = await listener.listen());
 });
 afterAll(async () => {
@@ -85,10 +86,10 @@ describe('UDP echo (RFC 862) over real datagrams', () => {
   // the 10,000 sends are issued: what its receive buffer holds is what survives. Informational only.
   it.each([
     ['the kernel default receive buffer', 0],
-    ['the listener default receive buffer (4 MiB asked)', undefined],
+    ['the default receive buffer (ECHO_UDP_RECV_BUFFER_BYTES)', UDP_LISTENER_DEFAULTS.recvBufferSize],
   ])('reports (does not assert) the drop rate of an unpaced burst of 10,000 with %s', async (what, recvBufferSize) => {
     const burstStats = createUdpStats();
-    const burstListener = createUdpEchoListener({ host: '127.0.0.1', port: 0, logger, stats: burstStats, recvBufferSize });
+    const burstListener = createUdpEchoListener({ ...UDP_LISTENER_DEFAULTS, host: '127.0.0.1', port: 0, logger, stats: burstStats, recvBufferSize });
     const { port: burstPort } = await burstListener.listen();
     const client = await openUdpClient(burstPort, { recvBufferSize: 8 * 1024 * 1024 });
     try {
@@ -129,7 +130,7 @@ describe('UDP echo (RFC 862) over real datagrams', () => {
     });
     probe.close();
     if (!available) context.skip();
-    const v6 = createUdpEchoListener({ host: '::1', port: 0, logger, stats: createUdpStats() });
+    const v6 = createUdpEchoListener({ ...UDP_LISTENER_DEFAULTS, host: '::1', port: 0, logger, stats: createUdpStats() });
     const address = await v6.listen();
     expect(address.family).toBe('IPv6');
     try {

@@ -16,6 +16,7 @@ import { createUdpStats, type UdpStats } from '../../src/udp/stats.js';
 import { patternedBytes } from '../support/echo-client.js';
 import { waitFor } from '../support/wait.js';
 import { capturingLogger, openUdpClient, type UdpClient } from './client.js';
+import { UDP_LISTENER_DEFAULTS } from '../support/config.js';
 
 type SendCallback = (error: Error | null, bytes: number) => void;
 type Send = (msg: Buffer, port: number, address: string, callback: SendCallback) => void;
@@ -42,7 +43,7 @@ afterEach(async () => {
 
 async function start(overrides: Partial<UdpEchoListenerOptions> = {}): Promise<{ listener: UdpEchoListener; stats: UdpStats; client: UdpClient }> {
   const stats = createUdpStats();
-  const listener = createUdpEchoListener({ host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }), stats, ...overrides });
+  const listener = createUdpEchoListener({ ...UDP_LISTENER_DEFAULTS, host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }), stats, ...overrides });
   opened.push(listener);
   const { port } = await listener.listen();
   const client = await openUdpClient(port);
@@ -139,7 +140,7 @@ describe('UDP echo faults', () => {
   it('rejects listen() on a port in use and leaves nothing bound', async () => {
     const { listener } = await start();
     const port = listener.address?.port as number;
-    const second = createUdpEchoListener({ host: '127.0.0.1', port, logger: pino({ level: 'silent' }), stats: createUdpStats() });
+    const second = createUdpEchoListener({ ...UDP_LISTENER_DEFAULTS, host: '127.0.0.1', port, logger: pino({ level: 'silent' }), stats: createUdpStats() });
     await expect(second.listen()).rejects.toMatchObject({ code: 'EADDRINUSE' });
     expect(second.bound).toBe(false);
     expect(second.address).toBeUndefined();
@@ -149,13 +150,13 @@ describe('UDP echo faults', () => {
 
   it('close() unbinds, is idempotent, and frees the port', async () => {
     const stats = createUdpStats();
-    const listener = createUdpEchoListener({ host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }), stats });
+    const listener = createUdpEchoListener({ ...UDP_LISTENER_DEFAULTS, host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }), stats });
     const { port } = await listener.listen();
     await Promise.all([listener.close(), listener.close()]);
     await listener.close();
     expect(listener.bound).toBe(false);
     expect(listener.address).toBeUndefined();
-    const again = createUdpEchoListener({ host: '127.0.0.1', port, logger: pino({ level: 'silent' }), stats });
+    const again = createUdpEchoListener({ ...UDP_LISTENER_DEFAULTS, host: '127.0.0.1', port, logger: pino({ level: 'silent' }), stats });
     opened.push(again);
     await expect(again.listen()).resolves.toMatchObject({ port });
   });
@@ -168,7 +169,7 @@ describe('UDP echo faults', () => {
   });
 
   it('rejects nonsense options at construction', () => {
-    const base = { host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }), stats: createUdpStats() };
+    const base = { ...UDP_LISTENER_DEFAULTS, host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }), stats: createUdpStats() };
     expect(() => createUdpEchoListener({ ...base, maxDatagramBytes: -1 })).toThrow(RangeError);
     expect(() => createUdpEchoListener({ ...base, maxQueuedSends: 0 })).toThrow(RangeError);
     expect(() => createUdpEchoListener({ ...base, recvBufferSize: 1.5 })).toThrow(RangeError);

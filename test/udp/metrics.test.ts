@@ -11,6 +11,7 @@ import { parseExposition, sample } from '../support/metrics.js';
 import { toolAvailable } from '../support/tools.js';
 import { waitFor } from '../support/wait.js';
 import { numberedDatagram, openUdpClient, pacedExchange } from './client.js';
+import { UDP_LISTENER_DEFAULTS } from '../support/config.js';
 
 const L = 'listener="udp://127.0.0.1:0"';
 
@@ -18,7 +19,7 @@ describe('UDP echo metrics', () => {
   it('start at 0 for every series, then equal exactly what real datagrams did', async () => {
     const stats = createUdpStats();
     const registry = new Registry();
-    registerUdpMetrics(registry, stats, { listener: 'udp://127.0.0.1:0' });
+    registerUdpMetrics(registry, [{ stats, labels: { listener: 'udp://127.0.0.1:0' } }]);
     const zero = parseExposition(await registry.metrics());
     expect(Object.fromEntries(zero)).toEqual({
       [`echo_udp_datagrams_total{${L},direction="received"}`]: 0,
@@ -34,7 +35,7 @@ describe('UDP echo metrics', () => {
       [`echo_udp_errors_total{${L},reason="rate_limited"}`]: 0,
     });
 
-    const listener = createUdpEchoListener({ host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }), stats, maxDatagramBytes: 2000 });
+    const listener = createUdpEchoListener({ ...UDP_LISTENER_DEFAULTS, host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }), stats, maxDatagramBytes: 2000 });
     const { port } = await listener.listen();
     const client = await openUdpClient(port);
     try {
@@ -79,23 +80,23 @@ describe('UDP echo metrics', () => {
     expect(samples.size).toBe(22); // per listener: 2 directions, 2 byte totals, 7 error reasons
 
     const bare = new Registry();
-    registerUdpMetrics(bare, createUdpStats());
+    registerUdpMetrics(bare, [{ stats: createUdpStats() }]);
     expect(sample(parseExposition(await bare.metrics()), 'echo_udp_received_bytes_total')).toBe(0);
   });
 
   it('refuses sources with different label names, or labels it uses itself', () => {
     expect(() => registerUdpMetrics(new Registry(), [{ stats: createUdpStats(), labels: { listener: 'x' } }, { stats: createUdpStats() }])).toThrow(/same label names/);
-    expect(() => registerUdpMetrics(new Registry(), createUdpStats(), { reason: 'x' })).toThrow(/reason/);
+    expect(() => registerUdpMetrics(new Registry(), [{ stats: createUdpStats(), labels: { reason: 'x' } }])).toThrow(/reason/);
     expect(() => registerUdpMetrics(new Registry(), [])).toThrow();
   });
 
   it('renders OpenMetrics too, and passes `promtool check metrics`', async (context) => {
     const registry = new Registry();
-    registerUdpMetrics(registry, createUdpStats(), { listener: 'udp://0.0.0.0:7000' });
+    registerUdpMetrics(registry, [{ stats: createUdpStats(), labels: { listener: 'udp://0.0.0.0:7000' } }]);
     const text = await registry.metrics();
     const openMetrics = new Registry<OpenMetricsContentType>();
     openMetrics.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
-    registerUdpMetrics(openMetrics, createUdpStats());
+    registerUdpMetrics(openMetrics, [{ stats: createUdpStats() }]);
     expect(await openMetrics.metrics()).toContain('# TYPE echo_udp_datagrams counter');
     if (!toolAvailable('promtool', 'prometheus')) context.skip();
     const result = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });

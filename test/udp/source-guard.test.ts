@@ -18,6 +18,7 @@ import { patternedBytes } from '../support/echo-client.js';
 import { waitFor } from '../support/wait.js';
 import { capturingLogger, openUdpClient, type UdpClient } from './client.js';
 import { canForge, forgeDatagram } from './forge.js';
+import { UDP_LISTENER_DEFAULTS } from '../support/config.js';
 
 const SENDER_HOST = '127.0.0.9'; // few services bind it, so its privileged ports are free
 
@@ -28,7 +29,7 @@ afterEach(async () => {
 
 async function startListener(overrides: Partial<UdpEchoListenerOptions> = {}): Promise<{ listener: UdpEchoListener; stats: UdpStats; port: number }> {
   const stats = createUdpStats();
-  const listener = createUdpEchoListener({ host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }), stats, ...overrides });
+  const listener = createUdpEchoListener({ ...UDP_LISTENER_DEFAULTS, host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }), stats, ...overrides });
   opened.push(listener);
   const { port } = await listener.listen();
   return { listener, stats, port };

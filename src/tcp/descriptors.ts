@@ -1,0 +1,37 @@
+// The process's file-descriptor limit, and how many of its descriptors echo connections may use.
+import { readdirSync, readFileSync } from 'node:fs';
+
+export interface DescriptorSource {
+  /** The soft RLIMIT_NOFILE, or undefined where it cannot be read. */
+  limit(): number | undefined;
+  /** Descriptors open now, or undefined where they cannot be counted. */
+  inUse(): number | undefined;
+}
+
+/** Linux: /proc/self/limits and /proc/self/fd. Read once, at listen(); never on the accept path. */
+export const procDescriptors: DescriptorSource = {
+  limit() {
+    try {
+      const match = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+      return match && match[1] !== 'unlimited' ? Number(match[1]) : undefined;
+    } catch {
+      return undefined;
+    }
+  },
+  inUse() {
+    try {
+      return readdirSync('/proc/self/fd').length;
+    } catch {
+      return undefined;
+    }
+  },
+};
+
+/**
+ * Descriptors kept back from echo connections: for the sidecar's probes and scrapes, logging and
+ * the runtime. With this headroom, running out of descriptors refuses echo clients (counted) instead
+ * of starving the probes.
+ */
+export function descriptorHeadroom(limit: number): number {
+  return Math.min(256, Math.max(16, Math.ceil(limit / 10)));
+}
