@@ -3,10 +3,9 @@
 // what is loaded after it, so the CLI, and with it Fastify, pino and prom-client, comes last.
 // Run as `node dist/main.js` wherever signals matter: npm does not pass them cleanly to a draining child.
 //
-// Incremental marking stays on. On Node 20 it was turned off here (full GCs restarted under bulk
-// load); since Node 22, V8 answers the read buffers' external memory with a GC, and without
-// incremental marking each was a 20-25 ms stop-the-world Mark-Compact, 8-16 per GiB echoed
-// (README "Performance"; test/heap-settings.test.ts).
+// Incremental marking stays on: V8 answers the read buffers' external memory with a full GC, and
+// without incremental marking each is a 20-25 ms stop-the-world Mark-Compact, several per GiB
+// echoed (heap-settings.test.ts counts them).
 import { setFlagsFromString } from 'node:v8';
 
 // SIGUSR1 would open Node's inspector on 127.0.0.1:9229, and with it a way to run code in the

@@ -2,20 +2,13 @@ import type { AddressInfo } from 'node:net';
 import type { Listener } from './listener.js';
 import { StartError } from './start-error.js';
 
-/** Every listener of one process, started, stopped and drained together. */
-export interface ListenerGroup {
-  /** Binds every listener in order; if one cannot bind, stops those already bound and throws a StartError naming it. */
-  listen(): Promise<AddressInfo>;
-  /** True while every listener takes new clients. */
-  readonly accepting: boolean;
-  /** The first listener's address. */
-  readonly address: AddressInfo | undefined;
-  readonly activeConnections: number;
-  pendingWriteBytes(): number;
-  stopAccepting(): void;
-  drain(quietMs: number): void;
-  idle(): Promise<void>;
-  closeAll(): void;
+/**
+ * Every listener of one process, started, stopped and drained together: accepting while all are,
+ * connections and pending bytes summed, the first listener's address. listen() binds them in order;
+ * if one cannot bind, it stops those already bound and throws a StartError naming it.
+ */
+export interface ListenerGroup extends Omit<Listener, 'spec' | 'detail'> {
+  /** Each listener's state for /healthz. */
   detail(): Array<Record<string, unknown>>;
 }
 

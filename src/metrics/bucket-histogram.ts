@@ -36,7 +36,7 @@ export interface LabelledHistogramOptions {
 
 /**
  * prom-client's Histogram validates and hashes its labels on every observe(), a cost each connection
- * close would pay under churn (README "Performance"). This hands the registry prom-client's own
+ * close would pay under connection churn. This hands the registry prom-client's own
  * histogram shape (`_bucket` by `le`, `_sum`, `_count`) built from BucketCounts at scrape time, so
  * the text and OpenMetrics renderers and the cluster's AggregatorRegistry (summing, like any
  * histogram) treat it as one of theirs.

@@ -6,9 +6,8 @@ import { collectDefaultMetrics, type Registry } from 'prom-client';
 export interface RuntimeMetricsOptions {
   /**
    * Watch every garbage collection for nodejs_gc_duration_seconds. Node builds a performance entry
-   * (with deprecated accessors) for each one and runs observers after it: under full ping-pong load
-   * that stretched every scavenge and raised p99 latency from 1.02x to 1.15x of bare Node in the same
-   * run (README "Performance").
+   * for each one and runs observers after it: under full ping-pong load that stretches every
+   * scavenge and shows in the p99 latency (bench row tcp-echo-gc measures it).
    */
   readonly gcDuration: boolean;
 }

@@ -35,3 +35,24 @@ export const procDescriptors: DescriptorSource = {
 export function descriptorHeadroom(limit: number): number {
   return Math.min(256, Math.max(16, Math.ceil(limit / 10)));
 }
+
+/** What the descriptor limit leaves for echo connections, read once at listen(). */
+export interface DescriptorBudget {
+  readonly fdLimit: number;
+  readonly fdsInUse: number;
+  /** Connections this listener can hold before the headroom is touched (at least 1). */
+  readonly connections: number;
+}
+
+/**
+ * On EMFILE libuv accepts and closes pending connections itself and tells Node nothing, so a full
+ * descriptor table would go unseen. A listener stops short of it instead: at this many connections
+ * Node refuses new ones ('drop'), which is counted and logged. Undefined where the limit or the
+ * descriptors in use cannot be read.
+ */
+export function descriptorBudget(descriptors: DescriptorSource): DescriptorBudget | undefined {
+  const fdLimit = descriptors.limit();
+  const fdsInUse = descriptors.inUse();
+  if (fdLimit === undefined || fdsInUse === undefined) return undefined;
+  return { fdLimit, fdsInUse, connections: Math.max(1, fdLimit - fdsInUse - descriptorHeadroom(fdLimit)) };
+}

@@ -4,7 +4,8 @@ import type { TlsEndpoint } from '../tls/index.js';
 import type { Logger } from 'pino';
 import { observe } from '../metrics/bucket-histogram.js';
 import { EchoConnection, type ConnectionIntro } from './connection.js';
-import { descriptorHeadroom, procDescriptors, type DescriptorSource } from './descriptors.js';
+import { createAcceptTrouble } from './accept-trouble.js';
+import { descriptorBudget, procDescriptors, type DescriptorSource } from './descriptors.js';
 import { createAcceptServer, setNoDelayForAccepted } from './server.js';
 import type { AcceptErrorCode, ByteTotals, CloseReason, EchoStats, RejectReason } from './stats.js';
 
@@ -99,17 +100,7 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
     onClosed,
   };
 
-  /**
-   * Accept trouble comes in bursts (a full descriptor table fails every attempt): one warning when a
-   * burst starts, one info line with the totals when accepting works again.
-   */
-  let burst: { refused: number; errors: number } | undefined;
-  const troubleStarts = (what: Record<string, unknown>, message: string) => {
-    if (burst) return burst;
-    burst = { refused: 0, errors: 0 };
-    logger.warn({ event: 'accept_trouble', activeConnections: connections.size, ...what }, message);
-    return burst;
-  };
+  const trouble = createAcceptTrouble(logger, () => connections.size);
 
   // highWaterMark: with the pause in onData, it bounds what a client that does not read costs.
   const serverOptions = { allowHalfOpen: true, ...(options.maxPendingBytes ? { highWaterMark: options.maxPendingBytes } : {}) };
@@ -119,10 +110,7 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
   const startEcho = (socket: Socket, intro: ConnectionIntro) => {
     stats.accepted++;
     if (!noDelayInherited) socket.setNoDelay(true);
-    if (burst) {
-      logger.info({ event: 'accept_recovered', ...burst, activeConnections: connections.size + 1 }, 'accepting connections again');
-      burst = undefined;
-    }
+    trouble.accepted(connections.size + 1);
     // The peer address costs a syscall: only the banner needs it here.
     const banner = options.banner?.(intro.remote ?? `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
     if (banner) socket.write(banner);
@@ -154,33 +142,26 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
   let connectionCap = options.maxConnections > 0 ? options.maxConnections : Infinity;
   let fdLimit: number | undefined;
 
-  /**
-   * On EMFILE libuv accepts and closes pending connections itself and tells Node nothing, so a
-   * full descriptor table would go unseen. Instead, stop short of it: once the connections reach
-   * the descriptor budget, Node refuses new ones ('drop'), which is counted and logged.
-   */
   const applyDescriptorBudget = () => {
-    const descriptors = options.descriptors ?? procDescriptors;
-    fdLimit = descriptors.limit();
-    const inUse = descriptors.inUse();
-    if (fdLimit === undefined || inUse === undefined) return;
-    const budget = Math.max(1, fdLimit - inUse - descriptorHeadroom(fdLimit));
-    if (budget < connectionCap) {
+    const budget = descriptorBudget(options.descriptors ?? procDescriptors);
+    if (!budget) return;
+    fdLimit = budget.fdLimit;
+    if (budget.connections < connectionCap) {
       if (options.maxConnections > 0) {
-        logger.warn({ event: 'fd_budget', fdLimit, fdsInUse: inUse, connectionBudget: budget, maxConnections: options.maxConnections }, 'ECHO_MAX_CONNECTIONS exceeds what the descriptor limit allows; raise the limit (ulimit -n)');
+        logger.warn({ event: 'fd_budget', fdLimit, fdsInUse: budget.fdsInUse, connectionBudget: budget.connections, maxConnections: options.maxConnections }, 'ECHO_MAX_CONNECTIONS exceeds what the descriptor limit allows; raise the limit (ulimit -n)');
       }
-      connectionCap = budget;
+      connectionCap = budget.connections;
     }
-    logger.debug({ event: 'fd_budget', fdLimit, fdsInUse: inUse, connectionCap }, 'connection cap');
+    logger.debug({ event: 'fd_budget', fdLimit, fdsInUse: budget.fdsInUse, connectionCap }, 'connection cap');
     server.maxConnections = connectionCap;
   };
   const onDrop = (data?: { remoteAddress?: string; remotePort?: number }) => {
     const reason: RejectReason = options.maxConnections > 0 && connections.size >= options.maxConnections ? 'max_connections' : 'fd_limit';
     stats.rejected[reason]++;
     if (reason === 'fd_limit') {
-      troubleStarts({ reason, fdLimit, connectionCap }, 'file-descriptor budget used up: refusing new connections until some close').refused++;
-    } else if (burst) {
-      burst.refused++;
+      trouble.starts({ reason, fdLimit, connectionCap }, 'file-descriptor budget used up: refusing new connections until some close').refused++;
+    } else {
+      trouble.refusedDuringBurst();
     }
     if (logger.isLevelEnabled('debug')) {
       logger.debug({ event: 'connection_rejected', reason, remote: `${data?.remoteAddress}:${data?.remotePort}` }, 'connection rejected');
@@ -191,7 +172,7 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
   const onServerError = (error: NodeJS.ErrnoException) => {
     const code: AcceptErrorCode = error.code === 'EMFILE' || error.code === 'ENFILE' ? error.code : 'other';
     stats.acceptErrors[code]++;
-    troubleStarts({ err: error, code: error.code }, `echo listener cannot accept: ${error.code ?? error.message}`).errors++;
+    trouble.starts({ err: error, code: error.code }, `echo listener cannot accept: ${error.code ?? error.message}`).errors++;
   };
 
   return {

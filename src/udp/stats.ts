@@ -1,4 +1,4 @@
-// Counters the UDP echo path keeps as plain numbers; metrics read them at scrape time (metrics.ts),
+// Counters the UDP echo path keeps as plain numbers; metrics read them at scrape time (udp/metrics.ts),
 // so a datagram costs a few additions and no label lookup.
 
 /**
