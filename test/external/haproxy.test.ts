@@ -1,0 +1,182 @@
+/**
+ * A real PROXY protocol sender in front: Debian's haproxy with `send-proxy` (v1) and
+ * `send-proxy-v2` (with TLVs, and LOCAL health checks), and readProxyHeader behind it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../support/ports.js';
+import { toolAvailable } from '../support/tools.js';
+import { waitFor, within } from '../support/wait.js';
+import { collectUntilEnd, openClient, patternedBytes } from '../support/echo-client.js';
+import { V2_SIGNATURE } from '../../src/proxy/parse.js';
+import { startProxyEchoServer, type Accepted, type ProxyEchoServer } from '../support/proxy-echo-server.js';
+
+const haveHaproxy = toolAvailable('haproxy', 'haproxy');
+
+/** A port free right now (haproxy cannot report an ephemeral one). */
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function sourcePort(record: Accepted): number | undefined {
+  return record.header.family === 'inet4' || record.header.family === 'inet6' ? record.header.source.port : undefined;
+}
+
+describe.skipIf(!haveHaproxy)('behind haproxy (send-proxy, send-proxy-v2)', () => {
+  let echo: ProxyEchoServer;
+  let haproxy: ChildProcess | undefined;
+  let haproxyOutput = '';
+  let exited: Promise<unknown> | undefined;
+  let dir: string;
+  const ports = { v1: 0, v2: 0 };
+
+  beforeAll(async () => {
+    echo = await startProxyEchoServer({ timeoutMs: 5000 });
+    dir = mkdtempSync(join(tmpdir(), 'tcp-echo-haproxy-'));
+    const config = join(dir, 'haproxy.cfg');
+    for (let attempt = 1; ; attempt++) {
+      ports.v1 = await freePort();
+      ports.v2 = await freePort();
+      writeFileSync(
+        config,
+        [
+          'global',
+          '  maxconn 512',
+          'defaults',
+          '  mode tcp',
+          '  timeout connect 5s',
+          '  timeout client 30s',
+          '  timeout server 30s',
+          'frontend fe_v1',
+          `  bind 127.0.0.1:${ports.v1}`,
+          '  default_backend be_v1',
+          'backend be_v1',
+          `  server s1 127.0.0.1:${echo.port} send-proxy`,
+          'frontend fe_v2',
+          `  bind 127.0.0.1:${ports.v2}`,
+          '  unique-id-format %ci:%cp',
+          '  default_backend be_v2',
+          'backend be_v2',
+          // health checks on a send-proxy-v2 server carry the v2 LOCAL command
+          `  server s1 127.0.0.1:${echo.port} send-proxy-v2 proxy-v2-options crc32c,unique-id check inter 200ms`,
+          '',
+        ].join('\n'),
+      );
+      haproxyOutput = '';
+      const child = spawn('haproxy', ['-f', config, '-db'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout?.setEncoding('utf8').on('data', (text: string) => (haproxyOutput += text));
+      child.stderr?.setEncoding('utf8').on('data', (text: string) => (haproxyOutput += text));
+      let gone = false;
+      exited = once(child, 'exit').then(() => (gone = true));
+      haproxy = child;
+      try {
+        await waitFor(async () => gone || ((await canConnect(ports.v1)) && (await canConnect(ports.v2))), { timeoutMs: 10_000, what: 'haproxy to listen' });
+      } catch (error) {
+        throw new Error(`${String(error)}; haproxy said: ${haproxyOutput}`, { cause: error });
+      }
+      if (!gone) break;
+      // lost the race for a port to another process: try again with new ones
+      if (attempt >= 3) throw new Error(`haproxy exited at start: ${haproxyOutput}`);
+    }
+  });
+
+  afterAll(async () => {
+    if (haproxy && haproxy.exitCode === null && haproxy.signalCode === null) {
+      haproxy.kill('SIGTERM');
+      try {
+        await within(exited as Promise<unknown>, 5000, 'haproxy to stop');
+      } catch {
+        haproxy.kill('SIGKILL');
+        await within(exited as Promise<unknown>, 5000, 'haproxy to die');
+      }
+    }
+    await echo?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** One client through a frontend: send, half-close, return the echo and the client's own address. */
+  async function through(port: number, payload: Buffer) {
+    const client = await openClient(port);
+    const local = { address: client.localAddress, port: client.localPort };
+    const echoed = collectUntilEnd(client);
+    for (let offset = 0; offset < payload.length; offset += 64 * 1024) {
+      if (!client.write(payload.subarray(offset, offset + 64 * 1024))) await once(client, 'drain');
+    }
+    client.end();
+    const result = await within(echoed, 30_000, `echo through haproxy port ${port}`);
+    client.destroy();
+    // The newest with that source port: an earlier test's client may have had the same ephemeral port.
+    const record = await waitFor(() => echo.accepted.findLast((a) => sourcePort(a) === local.port), { what: `the header for client port ${local.port}` });
+    return { echoed: result, local, record };
+  }
+
+  // payloads that look like headers themselves must come back untouched: only the first header is parsed
+  const payloads: Array<[string, Buffer]> = [
+    ['a line of text', Buffer.from('hello through haproxy\n')],
+    ['all 256 byte values', Buffer.from(Array.from({ length: 1024 }, (_, i) => i & 0xff))],
+    ['a v1 header as payload', Buffer.from('PROXY TCP4 6.6.6.6 7.7.7.7 1 2\r\nafter')],
+    ['the v2 signature as payload', Buffer.concat([V2_SIGNATURE, Buffer.from([0x21, 0x11, 0, 12]), Buffer.alloc(12, 1)])],
+    ['1 MiB', patternedBytes(1024 * 1024, 42)],
+  ];
+
+  for (const version of ['v1', 'v2'] as const) {
+    describe(version === 'v1' ? 'send-proxy (v1 text)' : 'send-proxy-v2 (binary)', () => {
+      it.each(payloads)('%s: echoed byte-exact, header never echoed, source = the client socket', async (_name, payload) => {
+        const { echoed, local, record } = await through(ports[version], payload);
+        expect(echoed.length).toBe(payload.length);
+        expect(echoed.equals(payload)).toBe(true);
+        expect(record.header.version).toBe(version === 'v1' ? 1 : 2);
+        expect(record.header.command).toBe('proxy');
+        expect(record.header.family).toBe('inet4');
+        expect(record.header.transport).toBe('stream');
+        expect(record.header.source).toEqual({ address: local.address, port: local.port });
+        expect(record.header.destination).toEqual({ address: '127.0.0.1', port: ports[version] });
+        // the echo server's own peer is haproxy, not the client: the address came from the header
+        expect(record.peer.port).not.toBe(local.port);
+      });
+
+      it('30 concurrent clients, each attributed to its own source port', async () => {
+        const sessions = await Promise.all(Array.from({ length: 30 }, (_, i) => through(ports[version], patternedBytes(2000 + i * 101, i + 5))));
+        sessions.forEach(({ echoed, local, record }, i) => {
+          expect(echoed.equals(patternedBytes(2000 + i * 101, i + 5)), `client ${i}`).toBe(true);
+          expect(record.header.source).toEqual({ address: local.address, port: local.port });
+        });
+      });
+
+      it('an empty session: connect, half-close, EOF with no bytes', async () => {
+        const { echoed, local, record } = await through(ports[version], Buffer.alloc(0));
+        expect(echoed.length).toBe(0);
+        expect(record.header.source).toEqual({ address: local.address, port: local.port });
+      });
+    });
+  }
+
+  it('v2 carries haproxy\'s TLVs (CRC32C, UNIQUE_ID), skipped by the parser and reported', async () => {
+    const { record, local } = await through(ports.v2, Buffer.from('tlv'));
+    const types = record.header.tlvs.map((tlv) => tlv.type);
+    expect(types).toContain(0x03); // PP2_TYPE_CRC32C
+    const uniqueId = record.header.tlvs.find((tlv) => tlv.type === 0x05); // PP2_TYPE_UNIQUE_ID
+    expect(uniqueId?.value.toString()).toBe(`${local.address}:${local.port}`);
+  });
+
+  it('haproxy\'s health checks arrive as v2 LOCAL and are accepted', async () => {
+    const local = await waitFor(() => echo.accepted.find((a) => a.header.command === 'local'), { timeoutMs: 10_000, what: 'a LOCAL health check from haproxy' });
+    expect(local.header).toMatchObject({ version: 2, family: 'unspec', source: undefined, destination: undefined });
+  });
+
+  it('no header was refused along the way', () => {
+    expect(echo.failures.map((failure) => failure.message)).toEqual([]);
+  });
+});
