@@ -32,6 +32,7 @@ import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { spawnLogged, untilListening } from '../test/support/spawn-service.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.dirname(BENCH);
@@ -226,44 +227,12 @@ function pinned(cpu, cmd, args) {
 async function startServer(id) {
   const def = SERVERS[id];
   const { cmd, args } = pinned(def.cpus ?? SERVER_CPU, def.cmd, def.args);
-  const child = track(
-    spawn(cmd, args, {
-      env: { ...process.env, ECHO_HOST: HOST, ECHO_PORT: def.fixedPort ? String(await freePort()) : '0', ...def.env, ...(GLIBC_TUNABLES ? { GLIBC_TUNABLES } : {}) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
-  );
-  let stderr = '';
-  let pending = '';
-  child.stderr.setEncoding('utf8').on('data', (t) => (stderr = (stderr + t).slice(-4000)));
-  const exited = once(child, 'exit');
-  const listening = new Promise((resolve, reject) => {
-    child.stdout.setEncoding('utf8').on('data', (text) => {
-      pending += text;
-      let nl;
-      while ((nl = pending.indexOf('\n')) !== -1) {
-        const raw = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        try {
-          const line = JSON.parse(raw);
-          if (line.event === 'listening') resolve(line);
-        } catch {
-          /* not a JSON line */
-        }
-      }
-      if (pending.length > 100_000) pending = '';
-    });
-    exited.then(([code, signal]) => reject(new Error(`${id} exited (${code ?? signal}) before listening: ${stderr}`)));
-  });
-  const timer = sleep(15_000).then(() => {
-    throw new Error(`${id} did not start within 15 s: ${stderr}`);
-  });
-  let line;
-  try {
-    line = await Promise.race([listening, timer]);
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
+  const env = { ...process.env, ECHO_HOST: HOST, ECHO_PORT: def.fixedPort ? String(await freePort()) : '0', ...def.env, ...(GLIBC_TUNABLES ? { GLIBC_TUNABLES } : {}) };
+  // Log lines are only read for the "listening" one: none is kept while the server is measured.
+  const server = spawnLogged(cmd, args, { env, name: id, stderrLimit: 4000, keepLogs: false, maxLineLength: 100_000 });
+  const { child, exited } = server;
+  track(child);
+  const line = await untilListening(server, { timeoutMs: 15_000 });
   return {
     id,
     pid: child.pid,
@@ -271,7 +240,7 @@ async function startServer(id) {
     pids: () => [child.pid, ...childPids(child.pid)],
     echoPort: line.echo.port,
     httpPort: line.http?.port,
-    stderr: () => stderr,
+    stderr: server.stderr,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');

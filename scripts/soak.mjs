@@ -6,17 +6,15 @@
 //   npm run soak                   # 10 minutes
 //   SOAK_SECONDS=120 npm run soak  # a short one
 // Exit code: 0 when every echo came back intact and the service drained and exited 0; 1 otherwise.
-import { spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { once } from 'node:events';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { startService } from '../test/support/spawn-service.mjs';
 
-const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js');
 const SECONDS = positive('SOAK_SECONDS', 600);
 const SAMPLE_SECONDS = positive('SOAK_SAMPLE_SECONDS', 10);
 const OUT = process.env.SOAK_OUT ?? join(tmpdir(), `tcp-echo-soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
@@ -38,43 +36,14 @@ const out = (line) => process.stdout.write(`${line}\n`);
 const mib = (bytes) => (bytes / 2 ** 20).toFixed(1);
 
 // ---- the service --------------------------------------------------------------------------------
-const child = spawn(process.execPath, [MAIN], {
-  env: { ...process.env, ECHO_HOST: '127.0.0.1', ECHO_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', LOG_LEVEL: 'info', ECHO_IDLE_TIMEOUT_MS: '3000', ECHO_WORKERS: '1' },
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const logs = [];
-let pendingText = '';
-let onListening;
-const listening = new Promise((resolve) => (onListening = resolve));
-child.stdout.setEncoding('utf8').on('data', (text) => {
-  pendingText += text;
-  let newline;
-  while ((newline = pendingText.indexOf('\n')) !== -1) {
-    const raw = pendingText.slice(0, newline);
-    pendingText = pendingText.slice(newline + 1);
-    try {
-      const line = JSON.parse(raw);
-      logs.push(line);
-      if (line.event === 'listening') onListening(line);
-    } catch {
-      logs.push({ unparsed: raw });
-    }
-  }
-});
-const exited = once(child, 'exit');
-const startTimer = setTimeout(() => {
-  process.stderr.write('soak: the service did not start within 15 s\n');
-  child.kill('SIGKILL');
-  process.exit(1);
-}, 15_000);
-const started = await Promise.race([listening, exited.then(() => undefined)]);
-clearTimeout(startTimer);
-if (!started) {
-  process.stderr.write('soak: the service exited before listening\n');
+let service;
+try {
+  service = await startService({ env: { ECHO_IDLE_TIMEOUT_MS: '3000', ECHO_WORKERS: '1' }, stderr: 'inherit', timeoutMs: 15_000 });
+} catch (error) {
+  process.stderr.write(`soak: ${error.message}\n`);
   process.exit(1);
 }
-const echoPort = started.echo.port;
-const httpPort = started.http.port;
+const { child, exited, echoPort, httpPort } = service;
 const pid = child.pid;
 
 // ---- clients ------------------------------------------------------------------------------------
@@ -259,7 +228,7 @@ while (Date.now() < quietDeadline) {
 }
 await takeSample();
 child.kill('SIGTERM');
-const [code, signal] = await exited;
+const { code, signal } = await exited;
 
 // ---- summary ------------------------------------------------------------------------------------
 const warm = samples.filter((s) => s.t >= SECONDS * WARM_UP_SHARE && s !== samples[samples.length - 1]);

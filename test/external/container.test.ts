@@ -6,11 +6,11 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { parse as parseYaml } from 'yaml';
-import { echoRoundTrip, openClient, patternedBytes } from '../support/echo-client.js';
+import { echoRoundTrip, openClient, patternedBytes, roundTrip } from '../support/echo-client.js';
 import { httpRequest, sample, scrape } from '../support/metrics.js';
 import { waitFor } from '../support/wait.js';
 import { hasCommand } from '../support/tools.js';
-import { connectCrowd, roundTrip } from '../support/crowd.js';
+import { connectCrowd } from '../support/crowd.js';
 import { containerEnvironment, dockerfileNodeImage, inspect, podman, promValue, publishedPort, run, runStatus, uniqueName } from '../support/containers.js';
 import { freePort } from '../support/ports.js';
 

@@ -4,10 +4,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readlinkSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { openClient } from '../support/echo-client.js';
 import { listenerPorts } from '../support/metrics.js';
-import { tcpSockets } from '../support/proc-net.js';
+import { socketDescriptors, tcpSockets } from '../support/proc-net.js';
 import { startService, type RunningService } from '../support/service.js';
 import { toolAvailable } from '../support/tools.js';
 import { waitFor } from '../support/wait.js';
@@ -18,15 +17,7 @@ const havePython = onLinux && toolAvailable('python3', 'python3');
 /** This process's descriptor for the TCP socket from localPort to remotePort (found via /proc/net/tcp). */
 function descriptorOf(localPort: number, remotePort: number): number | undefined {
   const inode = tcpSockets().find((row) => row.localPort === localPort && row.remotePort === remotePort)?.inode;
-  if (inode === undefined) return undefined;
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${fd}`) === `socket:[${inode}]`) return Number(fd);
-    } catch {
-      // closed while listing (the directory's own descriptor)
-    }
-  }
-  return undefined;
+  return inode === undefined ? undefined : socketDescriptors('self').get(inode);
 }
 
 /** TCP_NODELAY (0 or 1) of the socket behind `fd`, read by a child process holding a duplicate of it. */
@@ -38,12 +29,6 @@ async function noDelayOf(fd: number): Promise<number> {
   const [code] = (await once(child, 'exit')) as [number | null];
   expect(code).toBe(0);
   return Number(out.trim());
-}
-
-async function connectPlain(port: number): Promise<Socket> {
-  const socket = connect({ port, host: '127.0.0.1' }); // Node's default: Nagle on
-  await once(socket, 'connect');
-  return socket;
 }
 
 describe.runIf(havePython)('TCP_NODELAY on echo connections (Linux)', () => {
@@ -59,7 +44,7 @@ describe.runIf(havePython)('TCP_NODELAY on echo connections (Linux)', () => {
 
   it.each(['tcp', 'tcp+proxy'])('the server side of a %s connection has TCP_NODELAY set', async (scheme) => {
     const port = ports.get(scheme) as number;
-    const client = await connectPlain(port);
+    const client = await openClient(port, { noDelay: false }); // Node's default: Nagle on
     try {
       const clientPort = client.localPort as number;
       const serverFd = await waitFor(() => descriptorOf(port, clientPort), { what: 'the accepted socket' });

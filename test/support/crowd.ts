@@ -1,31 +1,8 @@
-// Clients for memory attacks: a crowd that connects, stops reading and sends, and the round trip of a
-// client that keeps reading meanwhile.
+// Clients for memory attacks: a crowd that connects, stops reading and sends (the client that keeps
+// reading meanwhile uses echo-client.ts's roundTrip).
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { within } from './wait.js';
-
-/** One round trip of `payload` on an open connection; rejects if the connection closes first. */
-export async function roundTrip(client: Socket, payload: Buffer, timeoutMs = 10_000): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let got = 0;
-  const received = new Promise<void>((resolve, reject) => {
-    const onClose = () => reject(new Error('the connection closed before its echo came back'));
-    const onData = (chunk: Buffer) => {
-      chunks.push(chunk);
-      got += chunk.length;
-      if (got >= payload.length) {
-        client.off('data', onData);
-        client.off('close', onClose);
-        resolve();
-      }
-    };
-    client.on('data', onData);
-    client.once('close', onClose);
-  });
-  client.write(payload);
-  await within(received, timeoutMs, 'a round trip');
-  return Buffer.concat(chunks);
-}
 
 export interface Crowd {
   readonly sockets: readonly Socket[];

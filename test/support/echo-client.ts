@@ -1,10 +1,64 @@
+// TCP clients of the echo: connect, round trips on an open connection, whole sessions, probes.
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
+import { within } from './wait.js';
 
-export async function openClient(port: number, host = '127.0.0.1'): Promise<Socket> {
-  const socket = connect({ port, host, noDelay: true });
-  await once(socket, 'connect');
+/** A connected client, Nagle off (unless noDelay: false, Node's default); rejects on an error or after timeoutMs. */
+export async function openClient(port: number, { host = '127.0.0.1', noDelay = true, timeoutMs = 15_000 } = {}): Promise<Socket> {
+  const socket = connect({ port, host, noDelay });
+  await within(once(socket, 'connect'), timeoutMs, 'connect');
   return socket;
+}
+
+/**
+ * Resolves once at least `length` bytes have arrived (the connection stays open), with all of them;
+ * rejects if the connection errors or closes first, or after timeoutMs.
+ */
+export function readExactly(socket: Socket, length: number, timeoutMs = 20_000, what = `reading ${length} bytes`): Promise<Buffer> {
+  return within(
+    new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let got = 0;
+      const onData = (chunk: Buffer) => {
+        chunks.push(chunk);
+        got += chunk.length;
+        if (got < length) return;
+        cleanup();
+        resolve(Buffer.concat(chunks));
+      };
+      const onError = (error: Error) => {
+        cleanup();
+        reject(error);
+      };
+      const onClose = () => {
+        cleanup();
+        reject(new Error(`the connection closed before ${what} was done (${got} bytes)`));
+      };
+      const cleanup = () => {
+        socket.off('data', onData);
+        socket.off('error', onError);
+        socket.off('close', onClose);
+      };
+      socket.on('data', onData);
+      socket.on('error', onError);
+      socket.on('close', onClose);
+    }),
+    timeoutMs,
+    what,
+  );
+}
+
+/** One round trip of `payload` on an open connection: writes it and resolves with the bytes that came back. */
+export function roundTrip(socket: Socket, payload: Buffer, timeoutMs = 10_000): Promise<Buffer> {
+  const echoed = readExactly(socket, payload.length, timeoutMs, 'a round trip');
+  socket.write(payload);
+  return echoed;
+}
+
+/** Writes `payload` and resolves once exactly those bytes came back (the socket stays open). */
+export async function echoOnce(socket: Socket, payload: Buffer, timeoutMs = 15_000): Promise<void> {
+  const got = await roundTrip(socket, payload, timeoutMs);
+  if (!got.equals(payload)) throw new Error(`echo mismatch: sent ${payload.length} bytes, got ${got.length}`);
 }
 
 /** Tries one TCP connection: 'connected' (closed again at once) or 'refused'; anything else throws. */
@@ -38,7 +92,7 @@ export function collectUntilEnd(socket: Socket): Promise<Buffer> {
  * back before the server's FIN.
  */
 export async function echoRoundTrip(port: number, payload: Buffer, { host = '127.0.0.1', writeSize = 64 * 1024 } = {}): Promise<Buffer> {
-  const socket = await openClient(port, host);
+  const socket = await openClient(port, { host });
   const echoed = collectUntilEnd(socket);
   for (let offset = 0; offset < payload.length; offset += writeSize) {
     if (!socket.write(payload.subarray(offset, offset + writeSize))) await once(socket, 'drain');

@@ -1,13 +1,11 @@
 // Helpers for the fault suite: the service as a child process (optionally under a descriptor limit),
-// its resident memory and open descriptors from /proc, bounded client pools, and the "settled" check
+// its resident memory and open descriptors from /proc, bounded task pools, and the "settled" check
 // that follows every fault: alive, no connection left, descriptors back to the baseline.
-import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { expect } from 'vitest';
 import { spawnService, type ServiceProcess } from './process.js';
 import { sample, scrape } from './metrics.js';
-import { waitFor, within } from './wait.js';
+import { waitFor } from './wait.js';
 
 export interface FaultService extends ServiceProcess {
   pid: number;
@@ -85,50 +83,6 @@ export async function pool<T>(count: number, concurrency: number, task: (index: 
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
   return results;
-}
-
-export async function connectTo(port: number): Promise<Socket> {
-  const socket = connect({ port, host: '127.0.0.1', noDelay: true });
-  await within(once(socket, 'connect'), 15_000, 'connect');
-  return socket;
-}
-
-/** Writes `payload` and resolves once exactly those bytes came back (the socket stays open). */
-export function echoOnce(socket: Socket, payload: Buffer, timeoutMs = 15_000): Promise<void> {
-  return within(
-    new Promise<void>((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let length = 0;
-      const onData = (data: Buffer) => {
-        chunks.push(data);
-        length += data.length;
-        if (length < payload.length) return;
-        cleanup();
-        const got = Buffer.concat(chunks);
-        if (got.equals(payload)) resolve();
-        else reject(new Error(`echo mismatch: sent ${payload.length} bytes, got ${got.length}`));
-      };
-      const onError = (error: Error) => {
-        cleanup();
-        reject(error);
-      };
-      const onClose = () => {
-        cleanup();
-        reject(new Error('closed before the echo came back'));
-      };
-      const cleanup = () => {
-        socket.off('data', onData);
-        socket.off('error', onError);
-        socket.off('close', onClose);
-      };
-      socket.on('data', onData);
-      socket.on('error', onError);
-      socket.on('close', onClose);
-      socket.write(payload);
-    }),
-    timeoutMs,
-    'small echo',
-  );
 }
 
 /** Log lines of the service at warn (40) or above. */

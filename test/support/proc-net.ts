@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+// Sockets from /proc (Linux): the network namespace's TCP table and the descriptors of a process.
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 export interface TcpSocketRow {
   readonly localPort: number;
@@ -17,4 +18,20 @@ export function tcpSockets(): TcpSocketRow[] {
     .map((line) => line.trim().split(/\s+/))
     .filter((fields) => fields.length > 9)
     .map((fields) => ({ localPort: port(fields[1]), remotePort: port(fields[2]), state: fields[3] as string, inode: fields[9] as string }));
+}
+
+/** The socket descriptors of a process: socket inode -> descriptor number (Linux, /proc/<pid>/fd). */
+export function socketDescriptors(pid: number | 'self'): Map<string, number> {
+  const sockets = new Map<string, number>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue; // closed while listing (the directory's own descriptor, for one)
+    }
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    if (inode !== undefined) sockets.set(inode, Number(fd));
+  }
+  return sockets;
 }

@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes, randomInt } from 'node:crypto';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import { collectUntilEnd, echoRoundTrip, patternedBytes } from '../../support/echo-client.js';
+import { collectUntilEnd, echoRoundTrip, openClient, patternedBytes } from '../../support/echo-client.js';
 import { httpRequest, sample, scrape } from '../../support/metrics.js';
 import { waitFor, within } from '../../support/wait.js';
-import { connectTo, expectSettled, pool, rssBytes, spawnFaultService, type FaultService } from '../../support/fault-service.js';
+import { expectSettled, pool, rssBytes, spawnFaultService, type FaultService } from '../../support/fault-service.js';
 
 let service: FaultService;
 let logLinesAtStart = 0;
@@ -34,7 +34,7 @@ describe('client faults against a child service', () => {
     const resetBefore = await closed('reset');
     const payload = patternedBytes(256 * 1024, 7);
     await pool(1000, 50, async () => {
-      const socket = await connectTo(service.echoPort);
+      const socket = await openClient(service.echoPort);
       socket.on('error', () => undefined);
       socket.write(payload);
       // Some of the echo is back: the transfer is under way. Then a RST instead of a FIN.
@@ -59,7 +59,7 @@ describe('client faults against a child service', () => {
     const sockets: Socket[] = [];
     try {
       for (let c = 0; c < CLIENTS; c++) {
-        const socket = await connectTo(service.echoPort);
+        const socket = await openClient(service.echoPort);
         socket.on('error', () => undefined);
         socket.pause(); // never reads
         // 100 MiB queued at once; all references to one 1 MiB buffer, so the test process does not hold 100 MiB.
@@ -101,7 +101,7 @@ describe('client faults against a child service', () => {
 
   it('clients that connect and never send: held without cost, released when they go', async () => {
     const sockets = await pool(500, 50, async () => {
-      const socket = await connectTo(service.echoPort);
+      const socket = await openClient(service.echoPort);
       socket.on('error', () => undefined);
       return socket;
     });
@@ -124,7 +124,7 @@ describe('client faults against a child service', () => {
     const endBefore = await closed('client_end');
     const started = Date.now();
     await pool(PROBES, 50, async () => {
-      const socket = await connectTo(service.echoPort);
+      const socket = await openClient(service.echoPort);
       socket.on('error', () => undefined);
       socket.end();
       await once(socket, 'close');
@@ -148,7 +148,7 @@ describe('client faults against a child service', () => {
     // Half-close after sending, then read: the full echo, then the server's FIN.
     await pool(200, 20, async (i) => {
       const payload = patternedBytes(32 * 1024 + i, i + 1);
-      const socket = await connectTo(service.echoPort);
+      const socket = await openClient(service.echoPort);
       const echoed = collectUntilEnd(socket);
       socket.end(payload);
       expect((await within(echoed, 15_000, 'echo')).equals(payload)).toBe(true);
@@ -157,7 +157,7 @@ describe('client faults against a child service', () => {
     // Half-close after sending, and read nothing yet: the echo fits in the kernel's buffers, so the
     // server finishes and closes its side (and frees the slot) without waiting for the client to read...
     const silent = await pool(100, 20, async (i) => {
-      const socket = await connectTo(service.echoPort);
+      const socket = await openClient(service.echoPort);
       socket.pause();
       const echoed = collectUntilEnd(socket);
       socket.end(patternedBytes(16 * 1024, i + 500));

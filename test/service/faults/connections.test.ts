@@ -5,7 +5,8 @@ import type { Socket } from 'node:net';
 import { descriptorHeadroom } from '../../../src/tcp/descriptors.js';
 import { httpRequest, sample, scrape } from '../../support/metrics.js';
 import { waitFor } from '../../support/wait.js';
-import { connectTo, echoOnce, expectSettled, fdLimit, openFds, pool, spawnFaultService, warnings, type FaultService } from '../../support/fault-service.js';
+import { echoOnce, openClient } from '../../support/echo-client.js';
+import { expectSettled, fdLimit, openFds, pool, spawnFaultService, warnings, type FaultService } from '../../support/fault-service.js';
 
 let service: FaultService;
 beforeAll(async () => {
@@ -33,7 +34,7 @@ describe('many concurrent connections', () => {
     const started = Date.now();
     try {
       await pool(count, 200, async (i) => {
-        const socket = await connectTo(service.echoPort);
+        const socket = await openClient(service.echoPort);
         socket.on('error', () => undefined);
         sockets.push(socket);
         await echoOnce(socket, Buffer.from(`open ${i}\n`));

@@ -4,10 +4,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import { patternedBytes } from '../../support/echo-client.js';
+import { openClient, patternedBytes } from '../../support/echo-client.js';
 import { httpRequest } from '../../support/metrics.js';
 import { waitFor, within } from '../../support/wait.js';
-import { connectTo, pool, spawnFaultService, type FaultService } from '../../support/fault-service.js';
+import { pool, spawnFaultService, type FaultService } from '../../support/fault-service.js';
 
 const CLIENTS = 1000;
 const CHUNK = 4096;
@@ -92,7 +92,7 @@ describe('SIGTERM under load', () => {
   it('1,000 streaming connections: every byte the server read comes back, the counters agree, exit 0', { timeout: 180_000 }, async () => {
     const errors: string[] = []; // a reset would mean lost bytes
     const streamers = await pool(CLIENTS, 100, async (i) => {
-      const socket = await connectTo(service.echoPort);
+      const socket = await openClient(service.echoPort);
       socket.on('error', (error: NodeJS.ErrnoException) => errors.push(`client ${i}: ${error.code ?? error.message}`));
       return startStreamer(socket, i);
     });

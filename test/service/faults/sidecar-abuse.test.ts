@@ -13,11 +13,11 @@ import { once } from 'node:events';
 import { Agent, request } from 'node:http';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { patternedBytes } from '../../support/echo-client.js';
+import { openClient, patternedBytes, roundTrip } from '../../support/echo-client.js';
 import { httpRequest, parseExposition, sample, scrape } from '../../support/metrics.js';
 import { spawnService } from '../../support/process.js';
 import { waitFor, within } from '../../support/wait.js';
-import { alive, connectTo, expectSettled, rssBytes, spawnFaultService, type FaultService } from '../../support/fault-service.js';
+import { alive, expectSettled, rssBytes, spawnFaultService, type FaultService } from '../../support/fault-service.js';
 
 const ATTACKER = fileURLToPath(new URL('../../fixtures/sidecar-attacker.mjs', import.meta.url));
 const PROBE_P99_MS = 100;
@@ -96,22 +96,15 @@ function echoWhile(socket: Socket): { stop: () => Promise<{ latencies: number[];
   const payload = patternedBytes(4096, 12);
   const result = { latencies: [] as number[], bytes: 0, mismatches: 0 };
   let inFlight: Promise<void> | undefined;
-  const roundTrip = async () => {
+  const measured = async () => {
     const started = performance.now();
-    socket.write(payload);
-    const chunks: Buffer[] = [];
-    let length = 0;
-    while (length < payload.length) {
-      const [chunk] = (await within(once(socket, 'data'), 10_000, 'an echo')) as [Buffer];
-      chunks.push(chunk);
-      length += chunk.length;
-    }
-    if (!Buffer.concat(chunks).equals(payload)) result.mismatches++;
-    result.bytes += length;
+    const echoed = await roundTrip(socket, payload);
+    if (!echoed.equals(payload)) result.mismatches++;
+    result.bytes += echoed.length;
     result.latencies.push(performance.now() - started);
   };
   const timer = setInterval(() => {
-    inFlight ??= roundTrip().finally(() => (inFlight = undefined));
+    inFlight ??= measured().finally(() => (inFlight = undefined));
   }, ECHO_EVERY_MS);
   return {
     stop: async () => {
@@ -124,7 +117,7 @@ function echoWhile(socket: Socket): { stop: () => Promise<{ latencies: number[];
 
 /** Runs `spec` against the service while probing it and echoing through it; returns what was measured. */
 async function underAttack(service: FaultService, spec: AttackSpec, { scrapeHeaders = {} as Record<string, string> } = {}): Promise<Outcome> {
-  const echoSocket = await connectTo(service.echoPort);
+  const echoSocket = await openClient(service.echoPort);
   expect((await httpRequest(service.httpPort, '/metrics', { headers: scrapeHeaders })).status).toBe(200); // a settled sidecar
   const rssBefore = rssBytes(service.pid);
   let rssPeak = rssBefore;

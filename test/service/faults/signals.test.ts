@@ -5,12 +5,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readlinkSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { constants } from 'node:os';
-import { openClient } from '../../support/echo-client.js';
+import { echoOnce, openClient } from '../../support/echo-client.js';
 import { httpRequest, scrape, sample } from '../../support/metrics.js';
-import { tcpSockets } from '../../support/proc-net.js';
+import { socketDescriptors, tcpSockets } from '../../support/proc-net.js';
 import { spawnService, type ServiceProcess } from '../../support/process.js';
 import { waitFor, within } from '../../support/wait.js';
 
@@ -21,35 +19,11 @@ const NON_STOPPING = ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGQUIT', 'SIGALRM', 'SIG
 
 /** TCP ports on which one of `pids` has a listening socket (IPv4, this network namespace). */
 function listeningPorts(pids: readonly number[]): number[] {
-  const inodes = new Set<string>();
-  for (const pid of pids) {
-    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-      const target = (() => {
-        try {
-          return readlinkSync(`/proc/${pid}/fd/${fd}`);
-        } catch {
-          return ''; // closed meanwhile
-        }
-      })();
-      const match = /^socket:\[(\d+)\]$/.exec(target);
-      if (match) inodes.add(match[1] as string);
-    }
-  }
+  const inodes = new Set(pids.flatMap((pid) => [...socketDescriptors(pid).keys()]));
   return tcpSockets()
     .filter((row) => row.state === '0A' && inodes.has(row.inode))
     .map((row) => row.localPort)
     .sort((a, b) => a - b);
-}
-
-async function echoes(client: Socket, text: string): Promise<void> {
-  const payload = Buffer.from(text);
-  const received: Buffer[] = [];
-  const onData = (chunk: Buffer) => received.push(chunk);
-  client.on('data', onData);
-  client.write(payload);
-  await waitFor(() => Buffer.concat(received).length >= payload.length, { what: `the echo of ${text}` });
-  client.off('data', onData);
-  expect(Buffer.concat(received).equals(payload)).toBe(true);
 }
 
 const running: ServiceProcess[] = [];
@@ -85,7 +59,7 @@ describe.each([
     expect(listeningPorts(pids).filter((port) => !known.includes(port))).toEqual([]);
 
     const client = await openClient(service.echoPort);
-    await echoes(client, 'before any signal');
+    await echoOnce(client, Buffer.from('before any signal'));
     const logged = (signal: string) => service.logs.filter((line) => line.event === 'signal' && line.signal === signal).length;
     for (const signal of NON_STOPPING) {
       process.kill(pid, signal); // to the service (the primary, with workers)
@@ -93,7 +67,7 @@ describe.each([
       process.kill(-pid, signal); // to its whole process group: every worker too
       await waitFor(() => logged(signal) >= 2, { what: `the second ${signal} to be logged` });
       for (const worker of workerPids) process.kill(worker, signal); // straight to a worker
-      await echoes(client, `after ${signal}`);
+      await echoOnce(client, Buffer.from(`after ${signal}`));
     }
     expect(service.child.exitCode).toBeNull();
     expect((await httpRequest(service.httpPort, '/readyz')).status).toBe(200);

@@ -4,12 +4,12 @@
 import { describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { collectUntilEnd, openClient, patternedBytes } from '../../support/echo-client.js';
+import { collectUntilEnd, echoOnce, openClient, patternedBytes } from '../../support/echo-client.js';
 import { httpRequest, parseExposition, sample, scrape } from '../../support/metrics.js';
 import { startServicesPerTest } from '../../support/service.js';
 import { waitFor, within } from '../../support/wait.js';
 import { CLOSE_FLUSH_GRACE_MS } from '../../../src/tcp/connection.js';
-import { echoOnce, pool } from '../../support/fault-service.js';
+import { pool } from '../../support/fault-service.js';
 
 const start = startServicesPerTest();
 
