@@ -11,7 +11,8 @@ import { httpRequest, sample, scrape } from '../support/metrics.js';
 import { waitFor } from '../support/wait.js';
 import { hasCommand } from '../support/tools.js';
 import { connectCrowd } from '../support/crowd.js';
-import { containerEnvironment, dockerfileNodeImage, inspect, podman, promValue, publishedPort, run, runStatus, uniqueName } from '../support/containers.js';
+import { containerEnvironment, dockerfileNodeImage, inspect, podman, publishedPort, run, runStatus, uniqueName } from '../support/containers.js';
+import { promValue } from '../support/prometheus.js';
 import { freePort } from '../support/ports.js';
 
 const env = containerEnvironment();

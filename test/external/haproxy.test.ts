@@ -1,33 +1,78 @@
 /**
  * A real PROXY protocol sender in front: Debian's haproxy with `send-proxy` (v1) and
- * `send-proxy-v2` (with TLVs, and LOCAL health checks), and readProxyHeader behind it.
+ * `send-proxy-v2` (with TLVs, and LOCAL health checks), with readProxyHeader behind it, and with
+ * the service's tcp+proxy listener behind it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { V2_SIGNATURE } from '../../src/proxy/parse.js';
+import { collectUntilEnd, connectOutcome, echoRoundTrip, openClient, patternedBytes } from '../support/echo-client.js';
+import { listenerPorts, sample, scrape } from '../support/metrics.js';
 import { freePort } from '../support/ports.js';
+import { startProxyEchoServer, type Accepted, type ProxyEchoServer } from '../support/proxy-echo-server.js';
+import { startService } from '../support/service.js';
 import { toolAvailable } from '../support/tools.js';
 import { waitFor, within } from '../support/wait.js';
-import { collectUntilEnd, openClient, patternedBytes } from '../support/echo-client.js';
-import { V2_SIGNATURE } from '../../src/proxy/parse.js';
-import { startProxyEchoServer, type Accepted, type ProxyEchoServer } from '../support/proxy-echo-server.js';
 
 const haveHaproxy = toolAvailable('haproxy', 'haproxy');
 
-/** A port free right now (haproxy cannot report an ephemeral one). */
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
+interface Haproxy {
+  /** The frontend ports, as `config` was given them. */
+  ports: { v1: number; v2: number };
+  stop(): Promise<void>;
+}
+
+/**
+ * haproxy with the configuration `config` writes for two frontend ports, once both listen. The
+ * ports are picked free (haproxy cannot report an ephemeral one); another process can take one
+ * first, and then haproxy exits at start: it is tried again with new ones.
+ */
+async function startHaproxy(config: (ports: { v1: number; v2: number }) => string[]): Promise<Haproxy> {
+  const dir = mkdtempSync(join(tmpdir(), 'tcp-echo-haproxy-'));
+  const file = join(dir, 'haproxy.cfg');
+  for (let attempt = 1; ; attempt++) {
+    const ports = { v1: await freePort(), v2: await freePort() };
+    writeFileSync(file, [...config(ports), ''].join('\n'));
+    let output = '';
+    const child: ChildProcess = spawn('haproxy', ['-f', file, '-db'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.setEncoding('utf8').on('data', (text: string) => (output += text));
+    child.stderr?.setEncoding('utf8').on('data', (text: string) => (output += text));
+    let gone = false;
+    const exited = once(child, 'exit').then(() => (gone = true));
+    const listening = async (port: number) => (await connectOutcome(port)) === 'connected';
+    try {
+      await waitFor(async () => gone || ((await listening(ports.v1)) && (await listening(ports.v2))), { timeoutMs: 10_000, what: 'haproxy to listen' });
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`${String(error)}; haproxy said: ${output}`, { cause: error });
+    }
+    if (!gone) {
+      return {
+        ports,
+        async stop() {
+          if (child.exitCode === null && child.signalCode === null) {
+            child.kill('SIGTERM');
+            try {
+              await within(exited, 5000, 'haproxy to stop');
+            } catch {
+              child.kill('SIGKILL');
+              await within(exited, 5000, 'haproxy to die');
+            }
+          }
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    }
+    // lost the race for a port to another process: try again with new ones
+    if (attempt >= 3) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`haproxy exited at start: ${output}`);
+    }
+  }
 }
 
 function sourcePort(record: Accepted): number | undefined {
@@ -36,74 +81,38 @@ function sourcePort(record: Accepted): number | undefined {
 
 describe.skipIf(!haveHaproxy)('behind haproxy (send-proxy, send-proxy-v2)', () => {
   let echo: ProxyEchoServer;
-  let haproxy: ChildProcess | undefined;
-  let haproxyOutput = '';
-  let exited: Promise<unknown> | undefined;
-  let dir: string;
+  let haproxy: Haproxy | undefined;
   const ports = { v1: 0, v2: 0 };
 
   beforeAll(async () => {
     echo = await startProxyEchoServer({ timeoutMs: 5000 });
-    dir = mkdtempSync(join(tmpdir(), 'tcp-echo-haproxy-'));
-    const config = join(dir, 'haproxy.cfg');
-    for (let attempt = 1; ; attempt++) {
-      ports.v1 = await freePort();
-      ports.v2 = await freePort();
-      writeFileSync(
-        config,
-        [
-          'global',
-          '  maxconn 512',
-          'defaults',
-          '  mode tcp',
-          '  timeout connect 5s',
-          '  timeout client 30s',
-          '  timeout server 30s',
-          'frontend fe_v1',
-          `  bind 127.0.0.1:${ports.v1}`,
-          '  default_backend be_v1',
-          'backend be_v1',
-          `  server s1 127.0.0.1:${echo.port} send-proxy`,
-          'frontend fe_v2',
-          `  bind 127.0.0.1:${ports.v2}`,
-          '  unique-id-format %ci:%cp',
-          '  default_backend be_v2',
-          'backend be_v2',
-          // health checks on a send-proxy-v2 server carry the v2 LOCAL command
-          `  server s1 127.0.0.1:${echo.port} send-proxy-v2 proxy-v2-options crc32c,unique-id check inter 200ms`,
-          '',
-        ].join('\n'),
-      );
-      haproxyOutput = '';
-      const child = spawn('haproxy', ['-f', config, '-db'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      child.stdout?.setEncoding('utf8').on('data', (text: string) => (haproxyOutput += text));
-      child.stderr?.setEncoding('utf8').on('data', (text: string) => (haproxyOutput += text));
-      let gone = false;
-      exited = once(child, 'exit').then(() => (gone = true));
-      haproxy = child;
-      try {
-        await waitFor(async () => gone || ((await canConnect(ports.v1)) && (await canConnect(ports.v2))), { timeoutMs: 10_000, what: 'haproxy to listen' });
-      } catch (error) {
-        throw new Error(`${String(error)}; haproxy said: ${haproxyOutput}`, { cause: error });
-      }
-      if (!gone) break;
-      // lost the race for a port to another process: try again with new ones
-      if (attempt >= 3) throw new Error(`haproxy exited at start: ${haproxyOutput}`);
-    }
+    haproxy = await startHaproxy(({ v1, v2 }) => [
+      'global',
+      '  maxconn 512',
+      'defaults',
+      '  mode tcp',
+      '  timeout connect 5s',
+      '  timeout client 30s',
+      '  timeout server 30s',
+      'frontend fe_v1',
+      `  bind 127.0.0.1:${v1}`,
+      '  default_backend be_v1',
+      'backend be_v1',
+      `  server s1 127.0.0.1:${echo.port} send-proxy`,
+      'frontend fe_v2',
+      `  bind 127.0.0.1:${v2}`,
+      '  unique-id-format %ci:%cp',
+      '  default_backend be_v2',
+      'backend be_v2',
+      // health checks on a send-proxy-v2 server carry the v2 LOCAL command
+      `  server s1 127.0.0.1:${echo.port} send-proxy-v2 proxy-v2-options crc32c,unique-id check inter 200ms`,
+    ]);
+    Object.assign(ports, haproxy.ports);
   });
 
   afterAll(async () => {
-    if (haproxy && haproxy.exitCode === null && haproxy.signalCode === null) {
-      haproxy.kill('SIGTERM');
-      try {
-        await within(exited as Promise<unknown>, 5000, 'haproxy to stop');
-      } catch {
-        haproxy.kill('SIGKILL');
-        await within(exited as Promise<unknown>, 5000, 'haproxy to die');
-      }
-    }
+    await haproxy?.stop();
     await echo?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   /** One client through a frontend: send, half-close, return the echo and the client's own address. */
@@ -178,5 +187,32 @@ describe.skipIf(!haveHaproxy)('behind haproxy (send-proxy, send-proxy-v2)', () =
 
   it('no header was refused along the way', () => {
     expect(echo.failures.map((failure) => failure.message)).toEqual([]);
+  });
+});
+
+describe.skipIf(!haveHaproxy)('behind a real haproxy (send-proxy and send-proxy-v2) into the service', () => {
+  it('echoes byte-exact through both, the header never echoed', async () => {
+    const running = await startService({ ECHO_LISTENERS: 'tcp+proxy://127.0.0.1:0' });
+    const echoPort = (await listenerPorts(running.httpPort)).get('tcp+proxy') as number;
+    let haproxy: Haproxy | undefined;
+    try {
+      haproxy = await startHaproxy(({ v1, v2 }) => [
+        'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 30s', '  timeout server 30s',
+        'frontend v1', `  bind 127.0.0.1:${v1}`, '  default_backend b1', 'backend b1', `  server s 127.0.0.1:${echoPort} send-proxy`,
+        'frontend v2', `  bind 127.0.0.1:${v2}`, '  default_backend b2', 'backend b2', `  server s 127.0.0.1:${echoPort} send-proxy-v2 check inter 200ms`,
+      ]);
+      for (const port of [haproxy.ports.v1, haproxy.ports.v2]) {
+        const payload = patternedBytes(500_000, port);
+        const echoed = await waitFor(async () => echoRoundTrip(port, payload), { timeoutMs: 10_000, what: `haproxy on ${port}` });
+        expect(echoed.equals(payload)).toBe(true);
+      }
+      const samples = await scrape(running.httpPort);
+      // haproxy's v2 health checks arrive as LOCAL headers: accepted, never errors.
+      expect(sample(samples, 'echo_proxy_protocol_errors_total')).toBe(0);
+      expect(sample(samples, 'echo_received_bytes_total')).toBeGreaterThanOrEqual(1_000_000);
+    } finally {
+      await haproxy?.stop();
+      await running.stop();
+    }
   });
 });

@@ -10,87 +10,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLOSE_REASONS } from '../../src/tcp/stats.js';
 import { echoRoundTrip, patternedBytes } from '../support/echo-client.js';
-import { httpRequest, parseExposition, sample, type HttpResponse } from '../support/metrics.js';
-import { startService, type RunningService } from '../support/service.js';
+import { declaredTypes, getMetrics, httpRequest, OPENMETRICS_ACCEPT, parseExposition, sample, sampleNames } from '../support/metrics.js';
 import { freePort } from '../support/ports.js';
+import { promQuery, promtoolCheckMetrics, promValue } from '../support/prometheus.js';
+import { startService, startServiceAfterTraffic, type RunningService } from '../support/service.js';
 import { toolAvailable } from '../support/tools.js';
 import { waitFor, within } from '../support/wait.js';
 
-const OPENMETRICS_ACCEPT = 'application/openmetrics-text; version=1.0.0';
-// What Prometheus 2.42 itself sends (scrape.go, scrapeAcceptHeader).
-const PROMETHEUS_ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
-
 const hasPromtool = toolAvailable('promtool', 'prometheus');
 const hasPrometheus = toolAvailable('prometheus', 'prometheus');
-
-interface RunResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command with `input` on stdin; resolves with its exit status and output. */
-async function run(command: string, args: string[], input: string, timeoutMs = 15_000): Promise<RunResult> {
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  child.stdin.on('error', () => {}); // an early exit shows in the status; EPIPE here adds nothing
-  child.stdin.end(input);
-  try {
-    const [code, signal] = (await within(once(child, 'close'), timeoutMs, `${command} ${args.join(' ')}`)) as [number | null, NodeJS.Signals | null];
-    return { code, signal, stdout, stderr };
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
-}
-
-async function promtoolCheckMetrics(body: string): Promise<RunResult> {
-  return run('promtool', ['check', 'metrics'], body);
-}
-
-async function getMetrics(port: number, accept?: string): Promise<HttpResponse> {
-  const response = await httpRequest(port, '/metrics', { headers: accept ? { accept } : {} });
-  expect(response.status, `/metrics answered ${response.status}: ${response.body}`).toBe(200);
-  return response;
-}
-
-/** `# TYPE` declarations of an exposition: family name -> type. */
-function declaredTypes(body: string): Map<string, string> {
-  const types = new Map<string, string>();
-  for (const match of body.matchAll(/^# TYPE (\S+) (\S+)$/gm)) types.set(match[1] as string, match[2] as string);
-  return types;
-}
-
-/** Distinct sample names (labels stripped) of an exposition. */
-function sampleNames(body: string): Set<string> {
-  const names = new Set<string>();
-  for (const line of body.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    names.add(/^[^\s{]+/.exec(line)![0]);
-  }
-  return names;
-}
 
 function echoNames(names: Iterable<string>): string[] {
   return [...names].filter((name) => name.startsWith('echo_')).sort();
 }
 
-/** A port free on 127.0.0.1 right now (Prometheus can't take port 0; a lost race is retried by the caller). */
 describe.skipIf(!hasPromtool)('promtool check metrics', () => {
   let running: RunningService;
   beforeAll(async () => {
-    running = await startService();
-    // Some traffic, so every echo series has moved and the duration histogram has observations.
-    const payloads = [1, 1000, 70_000, 300_000].map((size) => patternedBytes(size, size));
-    const echoed = await Promise.all(payloads.map((payload) => echoRoundTrip(running.echoPort, payload)));
-    echoed.forEach((bytes, i) => expect(bytes.equals(payloads[i] as Buffer)).toBe(true));
-    await waitFor(async () => sample(parseExposition((await getMetrics(running.httpPort)).body), 'echo_connections_closed_total{reason="client_end"}') === payloads.length, {
-      what: 'all connections to be counted as closed',
-    });
+    running = await startServiceAfterTraffic();
   });
   afterAll(async () => {
     await running?.stop();
@@ -102,32 +39,7 @@ describe.skipIf(!hasPromtool)('promtool check metrics', () => {
     const samples = parseExposition(response.body);
     expect(sample(samples, 'echo_received_bytes_total')).toBe(371_001);
     expect(sample(samples, 'echo_sent_bytes_total')).toBe(371_001);
-    const result = await promtoolCheckMetrics(response.body);
-    expect({ code: result.code, output: result.stdout + result.stderr }).toEqual({ code: 0, output: '' });
-  });
-
-  it('renders OpenMetrics on request: content type, counters declared without _total, samples with it, # EOF', async () => {
-    const response = await getMetrics(running.httpPort, OPENMETRICS_ACCEPT);
-    expect(response.headers['content-type']).toMatch(/^application\/openmetrics-text/);
-    expect(response.body.endsWith('# EOF\n')).toBe(true);
-    expect(response.body.indexOf('# EOF')).toBe(response.body.length - '# EOF\n'.length);
-    const types = declaredTypes(response.body);
-    for (const counter of ['echo_sent_bytes', 'echo_received_bytes', 'echo_connections_accepted', 'echo_connections_closed', 'echo_connections_rejected', 'echo_backpressure_pauses']) {
-      expect(types.get(counter), counter).toBe('counter');
-      expect(types.has(`${counter}_total`), `${counter}_total declared`).toBe(false);
-    }
-    expect(response.body).toMatch(/^# TYPE echo_sent_bytes counter$/m);
-    expect(response.body).toMatch(/^echo_sent_bytes_total\{listener="[^"]+"\} 371001$/m);
-    expect(response.body).toMatch(/^echo_received_bytes_total\{listener="[^"]+"\} 371001$/m);
-    expect(response.body).toMatch(/^echo_connections_closed_total\{listener="[^"]+",reason="client_end"\} 4$/m);
-    // No counter sample lost its suffix.
-    for (const [family, type] of types) {
-      if (type !== 'counter') continue;
-      expect(sampleNames(response.body).has(family), `bare counter sample ${family}`).toBe(false);
-    }
-    // Prometheus's own Accept header negotiates OpenMetrics too.
-    const asPrometheus = await getMetrics(running.httpPort, PROMETHEUS_ACCEPT);
-    expect(asPrometheus.headers['content-type']).toMatch(/^application\/openmetrics-text/);
+    expect(await promtoolCheckMetrics(response.body)).toEqual({ code: 0, output: '' });
   });
 
   it('a text scrape after an OpenMetrics scrape is unchanged in names and still passes promtool', async () => {
@@ -146,8 +58,7 @@ describe.skipIf(!hasPromtool)('promtool check metrics', () => {
     expect(after.body).toMatch(/^# TYPE echo_sent_bytes_total counter$/m);
     expect(after.body).toMatch(/^echo_sent_bytes_total\{listener="[^"]+"\} 371001$/m);
 
-    const result = await promtoolCheckMetrics(after.body);
-    expect({ code: result.code, output: result.stdout + result.stderr }).toEqual({ code: 0, output: '' });
+    expect(await promtoolCheckMetrics(after.body)).toEqual({ code: 0, output: '' });
   });
 
   it('concurrent text and OpenMetrics scrapes do not leak names into each other', async () => {
@@ -166,8 +77,7 @@ describe.skipIf(!hasPromtool)('promtool check metrics', () => {
       }
     });
     const last = await getMetrics(running.httpPort);
-    const result = await promtoolCheckMetrics(last.body);
-    expect({ code: result.code, output: result.stdout + result.stderr }).toEqual({ code: 0, output: '' });
+    expect(await promtoolCheckMetrics(last.body)).toEqual({ code: 0, output: '' });
   });
 });
 
@@ -210,12 +120,6 @@ async function startPrometheus(configFile: string, storageDir: string, cwd: stri
       throw new Error(`${String(error)}\nprometheus output:\n${output}`, { cause: error });
     }
   }
-}
-
-interface QueryResponse {
-  status: string;
-  error?: string;
-  data?: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> };
 }
 
 describe.skipIf(!hasPrometheus)('end to end with a real Prometheus server', () => {
@@ -264,20 +168,8 @@ describe.skipIf(!hasPrometheus)('end to end with a real Prometheus server', () =
     }
   }, 30_000);
 
-  /** Instant query: series labels -> value. */
-  async function query(promql: string): Promise<Array<{ metric: Record<string, string>; value: number }>> {
-    const response = await httpRequest(prometheus!.port, `/api/v1/query?query=${encodeURIComponent(promql)}`);
-    const parsed = JSON.parse(response.body) as QueryResponse;
-    if (response.status !== 200 || parsed.status !== 'success' || !parsed.data) throw new Error(`query ${promql} failed (${response.status}): ${response.body}`);
-    return parsed.data.result.map(({ metric, value }) => ({ metric, value: Number(value[1]) }));
-  }
-
-  /** The single value of `promql`, or undefined while there is none. */
-  async function scalar(promql: string): Promise<number | undefined> {
-    const result = await query(promql);
-    if (result.length > 1) throw new Error(`${promql} matched ${result.length} series: ${JSON.stringify(result)}`);
-    return result[0]?.value;
-  }
+  const query = (promql: string) => promQuery(prometheus!.port, promql);
+  const scalar = (promql: string) => promValue(prometheus!.port, promql);
 
   it('scrapes the sidecar and sees exactly the bytes and connections sent through the echo port', async () => {
     const { echoPort, httpPort } = running!;
@@ -345,8 +237,7 @@ describe.skipIf(!hasPrometheus)('end to end with a real Prometheus server', () =
     expect(text.body).toMatch(/^# TYPE echo_sent_bytes_total counter$/m);
     expect(sample(parseExposition(text.body), 'echo_sent_bytes_total')).toBe(total);
     if (hasPromtool) {
-      const result = await promtoolCheckMetrics(text.body);
-      expect({ code: result.code, output: result.stdout + result.stderr }).toEqual({ code: 0, output: '' });
+      expect(await promtoolCheckMetrics(text.body)).toEqual({ code: 0, output: '' });
     }
   });
 });

@@ -1,29 +1,20 @@
 // Graceful shutdown end to end: the built service as a real child process, real signals, real
 // sockets on 127.0.0.1. Synchronisation is by events and polled conditions with timeouts; the only
 // timers are where the behaviour itself is time-based (quiet grace, delay, deadline) or pace a client.
+// (The same sequence in process: test/unit/process/.)
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventEmitter, once } from 'node:events';
+import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { pino } from 'pino';
-import { EchoConnection } from '../../src/tcp/connection.js';
-import { createService } from '../../src/process/service.js';
-import { createEchoStats, type CloseReason } from '../../src/tcp/stats.js';
 import { connectOutcome, echoRoundTrip, openClient, patternedBytes } from '../support/echo-client.js';
 import { httpRequest, sample, scrape } from '../support/metrics.js';
-import { spawnService, type ServiceProcess } from '../support/process.js';
-import { testConfig, echoAccepting } from '../support/service.js';
+import { spawnServicesPerTest, type ServiceProcess } from '../support/process.js';
 import { waitFor, within } from '../support/wait.js';
 
 type LogLine = Record<string, unknown>;
 
-const running: ServiceProcess[] = [];
+const spawnService = spawnServicesPerTest();
+const start = (env: Record<string, string>) => spawnService({ env, startTimeoutMs: 20_000 });
 const sockets: Socket[] = [];
-
-async function start(env: Record<string, string>): Promise<ServiceProcess> {
-  const service = await spawnService({ env, startTimeoutMs: 20_000 });
-  running.push(service);
-  return service;
-}
 
 /** How the service names each client in its logs, taken at connect time (a closed socket forgets its port). */
 const remotes = new WeakMap<Socket, string>();
@@ -35,9 +26,8 @@ async function client(port: number): Promise<Socket> {
   return socket;
 }
 
-afterEach(async () => {
+afterEach(() => {
   for (const socket of sockets.splice(0)) socket.destroy();
-  await Promise.all(running.splice(0).map((service) => service.ensureStopped()));
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -382,98 +372,5 @@ describe('the sidecar does not hold up the exit', () => {
     const { code } = await within(service.exited, timeoutMs + 8000, 'the service to exit');
     expect(code).toBe(0);
     expect(Date.now() - signalledAt).toBeLessThan(timeoutMs);
-  });
-});
-
-describe('a shutdown that begins during start-up', () => {
-  it('leaves nothing listening and never turns ready (in process)', async () => {
-    const service = createService(testConfig({ SHUTDOWN_TIMEOUT_MS: '5000' }), { logger: pino({ level: 'silent' }), version: 'test' });
-    const started = service.start();
-    const stopped = service.shutdown('signal during start-up');
-    const addresses = await within(started, 10_000, 'start');
-    await within(stopped, 10_000, 'shutdown');
-    expect(service.state).toBe('stopped');
-    expect(echoAccepting(service)).toBe(false);
-    expect(await connectOutcome(addresses.echo.port)).toBe('refused');
-  });
-});
-
-// The state "client half-closed, its echo still unsent, deadline passes" depends on socket buffer
-// sizes over real sockets, so it is pinned here on the connection itself with a stand-in socket.
-class StandInSocket extends EventEmitter {
-  bytesRead = 0;
-  bytesWritten = 0;
-  writableLength = 0;
-  readableLength = 0;
-  destroyed = false;
-  remoteAddress = '127.0.0.1';
-  remotePort = 1;
-  timeoutMs = 0;
-  setTimeout(ms: number) {
-    this.timeoutMs = ms;
-    return this;
-  }
-  /** The client does not read: everything stays queued. */
-  write(chunk: Buffer) {
-    this.bytesWritten += chunk.length;
-    this.writableLength += chunk.length;
-    return false;
-  }
-  pause() {
-    return this;
-  }
-  resume() {
-    return this;
-  }
-  end() {
-    return this; // the queue never flushes, so the socket stays open
-  }
-  destroy() {
-    if (!this.destroyed) {
-      this.destroyed = true;
-      process.nextTick(() => this.emit('close', false));
-    }
-    return this;
-  }
-}
-
-describe('EchoConnection drain bookkeeping', () => {
-  function connectionOn(socket: StandInSocket) {
-    let resolveClosed: (reason: CloseReason) => void = () => {};
-    const closed = new Promise<CloseReason>((resolve) => (resolveClosed = resolve));
-    const connection = new EchoConnection(socket as unknown as Socket, {
-      idleTimeoutMs: 0,
-      stats: createEchoStats(),
-      logger: pino({ level: 'silent' }),
-      now: () => 0,
-      onClosed: (_connection, reason) => resolveClosed(reason),
-    });
-    return { connection, closed };
-  }
-
-  it('counts a connection still open at the deadline as shutdown even if its client had half-closed', async () => {
-    const socket = new StandInSocket();
-    const { connection, closed } = connectionOn(socket);
-    socket.bytesRead = 64 * 1024;
-    socket.emit('data', Buffer.alloc(64 * 1024));
-    connection.beginDrain(1000);
-    socket.emit('end'); // the client half-closed; its echo cannot be flushed
-    connection.forceClose();
-    expect(await within(closed, 1000, 'close')).toBe('shutdown');
-  });
-
-  it('still counts a plain half-close as client_end', async () => {
-    const socket = new StandInSocket();
-    const { closed } = connectionOn(socket);
-    socket.emit('end');
-    socket.destroy(); // what the socket does once the echo is flushed
-    expect(await within(closed, 1000, 'close')).toBe('client_end');
-  });
-
-  it('keeps the quiet check on with SHUTDOWN_QUIET_MS=0 (a socket timeout of 0 would switch it off)', () => {
-    const socket = new StandInSocket();
-    const { connection } = connectionOn(socket);
-    connection.beginDrain(0);
-    expect(socket.timeoutMs).toBeGreaterThan(0);
   });
 });

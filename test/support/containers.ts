@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { hasCommand, requireAllTests } from './tools.js';
-import { httpRequest } from './metrics.js';
 
 /** The repository root: the build context and the directory docker-compose.yml lives in. */
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -111,25 +110,4 @@ export async function publishedPort(container: string, containerPort: number): P
 /** A name no other run of these tests uses at the same time (podman names are global on the machine). */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${process.pid}-${randomBytes(3).toString('hex')}`;
-}
-
-export interface PromSample {
-  metric: Record<string, string>;
-  value: number;
-}
-
-/** An instant query against Prometheus's HTTP API. */
-export async function promQuery(port: number, expr: string): Promise<PromSample[]> {
-  const response = await httpRequest(port, `/api/v1/query?query=${encodeURIComponent(expr)}`);
-  if (response.status !== 200) throw new Error(`Prometheus answered ${response.status}: ${response.body}`);
-  const parsed = JSON.parse(response.body) as { status: string; data: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
-  if (parsed.status !== 'success' || parsed.data.resultType !== 'vector') throw new Error(`unexpected Prometheus answer: ${response.body}`);
-  return parsed.data.result.map(({ metric, value }) => ({ metric, value: Number(value[1]) }));
-}
-
-/** The value of a query that should return exactly one series, or undefined while it returns none. */
-export async function promValue(port: number, expr: string): Promise<number | undefined> {
-  const result = await promQuery(port, expr);
-  if (result.length > 1) throw new Error(`${expr} returned ${result.length} series`);
-  return result[0]?.value;
 }

@@ -1,4 +1,11 @@
+// The sidecar over HTTP, and what its /metrics says: Prometheus text parsed into samples.
 import { request } from 'node:http';
+import { expect } from 'vitest';
+
+/** An Accept header asking for OpenMetrics. */
+export const OPENMETRICS_ACCEPT = 'application/openmetrics-text; version=1.0.0';
+/** What Prometheus 2.42 itself sends (scrape.go, scrapeAcceptHeader): OpenMetrics first. */
+export const PROMETHEUS_ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
 
 export interface HttpResponse {
   status: number;
@@ -70,4 +77,28 @@ export function sample(samples: Map<string, number>, key: string): number {
 export async function listenerPorts(httpPort: number): Promise<Map<string, number>> {
   const detail = JSON.parse((await httpRequest(httpPort, '/healthz')).body) as { listeners: { all: Array<{ scheme: string; port: number }> } };
   return new Map(detail.listeners.all.map((listener) => [listener.scheme, listener.port]));
+}
+
+/** GET /metrics (with `accept`, if given), which must answer 200. */
+export async function getMetrics(port: number, accept?: string): Promise<HttpResponse> {
+  const response = await httpRequest(port, '/metrics', { headers: accept ? { accept } : {} });
+  expect(response.status, `/metrics answered ${response.status}: ${response.body}`).toBe(200);
+  return response;
+}
+
+/** `# TYPE` declarations of an exposition: family name -> type. */
+export function declaredTypes(body: string): Map<string, string> {
+  const types = new Map<string, string>();
+  for (const match of body.matchAll(/^# TYPE (\S+) (\S+)$/gm)) types.set(match[1] as string, match[2] as string);
+  return types;
+}
+
+/** Distinct sample names (labels stripped) of an exposition. */
+export function sampleNames(body: string): Set<string> {
+  const names = new Set<string>();
+  for (const line of body.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    names.add(/^[^\s{]+/.exec(line)![0]);
+  }
+  return names;
 }

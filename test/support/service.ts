@@ -1,10 +1,15 @@
-import { afterEach } from 'vitest';
-import { pino, type Logger } from 'pino';
+// The whole service built in this process (createService) on ephemeral loopback ports, and what it reports.
+import { afterEach, expect } from 'vitest';
+import type { Logger } from 'pino';
+import { silentLogger } from './logger.js';
 import { parseConfig } from '../../src/config/parse.js';
 import type { Config } from '../../src/config/types.js';
 import { Registry } from 'prom-client';
 import { createService } from '../../src/process/service.js';
 import type { Runnable } from '../../src/process/shell.js';
+import { echoRoundTrip, patternedBytes } from './echo-client.js';
+import { getMetrics, parseExposition, sample } from './metrics.js';
+import { waitFor } from './wait.js';
 
 export interface RunningService {
   service: Runnable;
@@ -22,16 +27,28 @@ export function testConfig(env: Record<string, string> = {}): Config {
   return outcome.config;
 }
 
-export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
-}
-
 /** Starts a whole service in this process on ephemeral loopback ports. */
 export async function startService(env: Record<string, string> = {}, logger: Logger = silentLogger()): Promise<RunningService> {
   const registry = new Registry();
   const service = createService(testConfig(env), { logger, version: 'test', registry });
   const { echo, http } = await service.start();
   return { service, registry, echoPort: echo.port, httpPort: http.port, stop: () => service.shutdown('test finished') };
+}
+
+/**
+ * A service that has echoed one connection of each of 1, 1000, 70,000 and 300,000 bytes (371,001
+ * bytes in all, each checked), every one counted as closed: every echo series has moved and the
+ * duration histogram has observations.
+ */
+export async function startServiceAfterTraffic(env: Record<string, string> = {}): Promise<RunningService> {
+  const running = await startService(env);
+  const payloads = [1, 1000, 70_000, 300_000].map((size) => patternedBytes(size, size));
+  const echoed = await Promise.all(payloads.map((payload) => echoRoundTrip(running.echoPort, payload)));
+  echoed.forEach((bytes, i) => expect(bytes.equals(payloads[i] as Buffer)).toBe(true));
+  await waitFor(async () => sample(parseExposition((await getMetrics(running.httpPort)).body), 'echo_connections_closed_total{reason="client_end"}') === payloads.length, {
+    what: 'all connections to be counted as closed',
+  });
+  return running;
 }
 
 /** A startService that stops every service it started after each test of the calling file. */

@@ -2,7 +2,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { pino, type Logger } from 'pino';
 import { patternedBytes } from './echo-client.js';
 import { within } from './wait.js';
 
@@ -125,11 +124,4 @@ export async function pacedExchange(client: UdpClient, count: number, { window =
     client.inbox.length = 0; // the replies were consumed here
   }
   return result;
-}
-
-/** A logger that keeps its JSON lines for assertions. */
-export function capturingLogger(level = 'debug'): { logger: Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = pino({ level }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-  return { logger, lines };
 }

@@ -1,48 +1,25 @@
 // A listener that cannot bind: whatever kind it is and however it was configured, the one stderr line
 // names that listener, its address and the setting it came from, and nothing else's; exit 1.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { once } from 'node:events';
-import { createServer, type AddressInfo, type Server } from 'node:net';
-import { freePort } from '../../support/ports.js';
-import { runToExit } from '../../support/process.js';
-import { toolAvailable } from '../../support/tools.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki, type TestPki } from '../../support/certs.js';
+import { busyPortsPerTest, freePort } from '../../support/ports.js';
+import { runToExit } from '../../support/process.js';
 
-const held: Array<Server | UdpSocket> = [];
-afterEach(async () => {
-  await Promise.all(held.splice(0).map((handle) => new Promise<void>((resolve) => handle.close(() => resolve()))));
-});
+const busyPorts = busyPortsPerTest();
+const occupyTcp = busyPorts.tcp;
+const occupyUdp = busyPorts.udp;
 
-async function occupyTcp(): Promise<number> {
-  const server = createServer((socket) => socket.destroy());
-  held.push(server);
-  server.listen({ host: '127.0.0.1', port: 0 });
-  await once(server, 'listening');
-  return (server.address() as AddressInfo).port;
-}
-
-async function occupyUdp(): Promise<number> {
-  const socket = createSocket('udp4');
-  held.push(socket);
-  socket.bind(0, '127.0.0.1');
-  await once(socket, 'listening');
-  return socket.address().port;
-}
-
-const hasOpenssl = toolAvailable('openssl', 'openssl');
-let pki: TestPki | undefined;
+let pki: TestPki;
 beforeAll(() => {
-  if (hasOpenssl) pki = createTestPki();
+  pki = createTestPki();
 });
 afterAll(() => pki?.cleanup());
-const tlsEnv = (): Record<string, string> => (pki ? { ECHO_TLS_CERT: pki.server.certFile, ECHO_TLS_KEY: pki.server.keyFile } : {});
+const tlsEnv = (): Record<string, string> => ({ ECHO_TLS_CERT: pki.server.certFile, ECHO_TLS_KEY: pki.server.keyFile });
 
 interface Case {
   readonly name: string;
   /** Makes the busy port and the configuration that asks for it. */
   setup(): Promise<{ env?: Record<string, string>; args?: string[]; address: string; listener: RegExp; origin: string }>;
-  readonly needsTls?: boolean;
 }
 
 const CASES: Case[] = [
@@ -77,7 +54,6 @@ const CASES: Case[] = [
   },
   {
     name: 'a tls listener',
-    needsTls: true,
     async setup() {
       const busy = await occupyTcp();
       return { env: { ECHO_LISTENERS: `tls://127.0.0.1:${busy}`, ...tlsEnv() }, address: `127.0.0.1:${busy}`, listener: /echo listener tls:\/\/127\.0\.0\.1:\d+ /, origin: 'set ECHO_LISTENERS' };
@@ -124,7 +100,6 @@ describe.each([
   { mode: 'ECHO_WORKERS=2', workers: '2' },
 ])('a listener that cannot bind ($mode)', ({ workers }) => {
   it.each(CASES)('$name: one line naming it, its address and its setting; exit 1', async (testCase) => {
-    if (testCase.needsTls && !hasOpenssl) return;
     const { env = {}, args = [], address, listener, origin } = await testCase.setup();
     const result = await runToExit({ env: { ECHO_WORKERS: workers, ...env }, args, timeoutMs: 20_000 });
     expect(result.code, result.stderr).toBe(1);

@@ -1,18 +1,11 @@
-// Configuration: parseConfig as a unit (every setting from its variable and its flag), then the
-// built entry point as a child process for --help, invalid settings and ports already in use.
-import { afterEach, describe, expect, it } from 'vitest';
-import { once } from 'node:events';
+// Configuration: parseConfig (every setting from its variable and its flag, the boundaries, every
+// kind of invalid value). The built entry point's --help, exit codes and ports in use:
+// test/service/config.test.ts.
+import { describe, expect, it } from 'vitest';
 import { availableParallelism } from 'node:os';
-import { createServer, type AddressInfo, type Server } from 'node:net';
 import { ConfigError, parseConfig } from '../../../src/config/parse.js';
 import type { Config } from '../../../src/config/types.js';
-import { createService } from '../../../src/process/service.js';
-import { StartError } from '../../../src/listeners/start-error.js';
-import { connectOutcome } from '../../support/echo-client.js';
-import { httpRequest } from '../../support/metrics.js';
-import { freePort } from '../../support/ports.js';
-import { runToExit } from '../../support/process.js';
-import { silentLogger, testConfig, echoAccepting } from '../../support/service.js';
+import { DOCUMENTED_SETTINGS as SETTINGS } from '../../support/config.js';
 
 function run(argv: string[], env: Record<string, string | undefined> = {}): Config {
   const outcome = parseConfig(argv, env);
@@ -30,28 +23,6 @@ function configError(argv: string[], env: Record<string, string | undefined> = {
   throw new Error(`expected a ConfigError for argv ${JSON.stringify(argv)} env ${JSON.stringify(env)}`);
 }
 
-// The contract's table (DESIGN.md), plus SHUTDOWN_QUIET_MS which the drain uses. For each: a valid
-// non-default value, another valid value, and where it lands in Config.
-const SETTINGS = [
-  { env: 'ECHO_HOST', flag: '--host', fallback: '0.0.0.0', value: '127.0.0.1', other: '10.1.2.3', path: ['echo', 'host'] },
-  { env: 'ECHO_PORT', flag: '--port', fallback: '7000', value: '7001', other: '0', path: ['echo', 'port'] },
-  { env: 'HTTP_HOST', flag: '--http-host', fallback: '0.0.0.0', value: '::1', other: 'localhost', path: ['http', 'host'] },
-  { env: 'HTTP_PORT', flag: '--http-port', fallback: '8080', value: '9100', other: '65535', path: ['http', 'port'] },
-  { env: 'LOG_LEVEL', flag: '--log-level', fallback: 'info', value: 'debug', other: 'warn', path: ['logLevel'] },
-  { env: 'SHUTDOWN_TIMEOUT_MS', flag: '--shutdown-timeout-ms', fallback: '25000', value: '30000', other: '1000', path: ['shutdown', 'timeoutMs'] },
-  { env: 'SHUTDOWN_DELAY_MS', flag: '--shutdown-delay-ms', fallback: '0', value: '5000', other: '250', path: ['shutdown', 'delayMs'] },
-  { env: 'SHUTDOWN_QUIET_MS', flag: '--shutdown-quiet-ms', fallback: '1000', value: '200', other: '0', path: ['shutdown', 'quietMs'] },
-  { env: 'ECHO_MAX_CONNECTIONS', flag: '--max-connections', fallback: '0', value: '10000', other: '1', path: ['echo', 'maxConnections'] },
-  { env: 'ECHO_WORKERS', flag: '--workers', fallback: '1', value: '4', other: '2', path: ['workers'] },
-  { env: 'ECHO_IDLE_TIMEOUT_MS', flag: '--idle-timeout-ms', fallback: '0', value: '60000', other: '1', path: ['echo', 'idleTimeoutMs'] },
-  // Hardening (README.md "Limits and protections").
-  { env: 'ECHO_MAX_CONNECTION_LIFETIME_MS', flag: '--max-connection-lifetime-ms', fallback: '0', value: '3600000', other: '1', path: ['echo', 'maxLifetimeMs'] },
-  { env: 'ECHO_MAX_PENDING_BYTES', flag: '--max-pending-bytes', fallback: '65536', value: '16384', other: '1048576', path: ['echo', 'maxPendingBytes'] },
-  { env: 'HTTP_REQUEST_TIMEOUT_MS', flag: '--http-request-timeout-ms', fallback: '10000', value: '2000', other: '600000', path: ['http', 'requestTimeoutMs'] },
-  // Off by default: README "Performance" (what watching every GC costs).
-  { env: 'METRICS_GC_DURATION', flag: '--metrics-gc-duration', fallback: 'off', value: 'on', other: 'off', path: ['metrics', 'gcDuration'] },
-] as const;
-
 function read(config: Config, path: readonly string[]): unknown {
   return path.reduce<unknown>((node, key) => (node as Record<string, unknown>)[key], config);
 }
@@ -67,7 +38,7 @@ function withValue(config: Config, path: readonly string[], value: unknown): Con
 const typed = (raw: string, fallbackExample: string) => (/^\d+$/.test(fallbackExample) ? Number(raw) : /^(on|off)$/.test(fallbackExample) ? raw === 'on' : raw);
 
 describe('parseConfig', () => {
-  it('defaults match DESIGN.md', () => {
+  it('defaults match docs/configuration.md', () => {
     expect(run([], {})).toEqual({
       listeners: [{ name: 'tcp://0.0.0.0:7000', scheme: 'tcp', transport: 'tcp', tls: false, proxy: false, host: '0.0.0.0', port: 7000, origin: 'ECHO_HOST/--host, ECHO_PORT/--port' }],
       tls: undefined,
@@ -214,128 +185,3 @@ describe('parseConfig', () => {
   });
 });
 
-describe('the entry point', () => {
-  it.each(['--help', '-h'])('%s prints every flag with its variable and default, and exits 0', async (flag) => {
-    const { code, signal, stdout, stderr } = await runToExit({ args: [flag] });
-    expect({ code, signal }).toEqual({ code: 0, signal: null });
-    expect(stderr).toBe('');
-    const lines = stdout.split('\n');
-    for (const setting of SETTINGS) {
-      const line = lines.find((l) => l.trimStart().startsWith(`${setting.flag} `));
-      expect(line, `help line for ${setting.flag}`).toBeDefined();
-      expect(line).toContain(setting.env);
-      expect(line).toMatch(new RegExp(`\\b${setting.fallback.replace(/\./g, '\\.')}\\b`));
-    }
-    expect(stdout).toContain('--help');
-    expect(stdout).not.toContain('"event"'); // no service started: no log lines
-  });
-
-  const CHILD_INVALID: Array<{ what: string; args: string[]; env: Record<string, string>; setting: string; value: string; allowed: RegExp }> = [
-    { what: 'non-numeric port', args: [], env: { ECHO_PORT: 'seven' }, setting: 'ECHO_PORT', value: 'seven', allowed: /0 to 65535/ },
-    { what: 'port 65536', args: ['--port', '65536'], env: {}, setting: '--port', value: '65536', allowed: /0 to 65535/ },
-    { what: 'negative timeout', args: ['--shutdown-timeout-ms=-5'], env: {}, setting: '--shutdown-timeout-ms', value: '-5', allowed: /milliseconds from 0/ },
-    { what: 'unknown flag', args: ['--verbose'], env: {}, setting: 'option', value: '--verbose', allowed: /--host/ },
-    { what: 'unknown log level', args: ['--log-level', 'loud'], env: {}, setting: '--log-level', value: 'loud', allowed: /one of fatal/ },
-    { what: 'empty value', args: [], env: { SHUTDOWN_TIMEOUT_MS: '' }, setting: 'SHUTDOWN_TIMEOUT_MS', value: '', allowed: /milliseconds/ },
-  ];
-
-  it.each(CHILD_INVALID)('exits 2 on $what with exactly one stderr line, before anything listens', async ({ args, env, setting, value, allowed }) => {
-    const { code, signal, stdout, stderr } = await runToExit({ args, env });
-    expect({ code, signal }).toEqual({ code: 2, signal: null });
-    expect(stdout).toBe(''); // no logger yet: in particular no 'listening' line
-    expect(stderr.endsWith('\n')).toBe(true);
-    const lines = stderr.split('\n').filter((line) => line !== '');
-    expect(lines).toHaveLength(1);
-    const line = lines[0] as string;
-    expect(line).toContain(setting);
-    expect(line).toContain(JSON.stringify(value));
-    expect(line).toMatch(allowed);
-  });
-});
-
-describe('a port already in use', () => {
-  const occupied: Server[] = [];
-  afterEach(async () => {
-    await Promise.all(occupied.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
-  });
-
-  async function occupyPort(): Promise<number> {
-    const server = createServer((socket) => socket.destroy());
-    occupied.push(server);
-    server.listen({ host: '127.0.0.1', port: 0 });
-    await once(server, 'listening');
-    return (server.address() as AddressInfo).port;
-  }
-
-  /** A port that was free a moment ago (bound then released). */
-    function logLines(stdout: string): Array<Record<string, unknown>> {
-    return stdout
-      .split('\n')
-      .filter((line) => line !== '')
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-  }
-
-
-  it.each([
-    { listener: 'echo', portVariable: 'ECHO_PORT', otherVariable: 'HTTP_PORT', name: /echo listener/, settings: /ECHO_PORT/ },
-    { listener: 'sidecar', portVariable: 'HTTP_PORT', otherVariable: 'ECHO_PORT', name: /sidecar/, settings: /HTTP_PORT/ },
-  ])('$listener port in use: a clear error, a non-zero exit, never listening nor ready', async ({ portVariable, otherVariable, name, settings }) => {
-    const busy = await occupyPort();
-    const other = await freePort();
-    const child = runToExit({ env: { [portVariable]: String(busy), [otherVariable]: String(other) } });
-    // While it runs, whatever answers on the other port must never say ready.
-    const readiness: number[] = [];
-    let finished = false;
-    const done = () => {
-      finished = true;
-    };
-    child.then(done, done);
-    const poller = (async () => {
-      const until = Date.now() + 10_000;
-      while (!finished && Date.now() < until) {
-        if (portVariable === 'ECHO_PORT') {
-          await httpRequest(other, '/readyz').then(
-            (response) => readiness.push(response.status),
-            () => undefined,
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    })();
-    const { code, signal, stdout, stderr } = await child;
-    await poller;
-
-    expect(signal).toBeNull();
-    expect(code).not.toBe(0);
-    expect(code).not.toBeNull();
-    const lines = stderr.split('\n').filter((line) => line !== '');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(name);
-    expect(lines[0]).toContain(`127.0.0.1:${busy}`);
-    expect(lines[0]).toMatch(/address already in use/);
-    expect(lines[0]).toMatch(settings);
-
-    const logs = logLines(stdout);
-    expect(logs.some((line) => line.event === 'listening')).toBe(false);
-    expect(logs.some((line) => line.event === 'lifecycle' && line.to === 'ready')).toBe(false);
-    expect(logs.find((line) => line.event === 'start_failed')).toBeDefined();
-    expect(readiness.filter((status) => status !== 503)).toEqual([]);
-    // Nothing stays behind on the port the failed service had bound (it has exited).
-    expect(await connectOutcome(other)).toBe('refused');
-  });
-
-  it('in process: start() rejects with the listener named and leaves nothing bound, state stopped', async () => {
-    const busy = await occupyPort();
-    const httpPort = await freePort();
-    const service = createService(testConfig({ ECHO_PORT: String(busy), HTTP_PORT: String(httpPort) }), { logger: silentLogger(), version: 'test' });
-    const error = await service.start().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(StartError);
-    expect(error).toMatchObject({ listener: `echo listener tcp://127.0.0.1:${busy}`, port: busy, code: 'EADDRINUSE' });
-    expect(service.state).toBe('stopped');
-    expect(echoAccepting(service)).toBe(false);
-    expect(await connectOutcome(httpPort)).toBe('refused'); // the sidecar it had started is closed again
-  });
-});

@@ -1,54 +1,24 @@
-// Several listeners in one service (ECHO_LISTENERS): plain TCP, PROXY protocol, TLS, TLS behind
-// PROXY, and UDP, each echoing, each with its own `listener` label; plus the banner and SIGHUP reload.
+// Several listeners in one service (ECHO_LISTENERS), built in this process: plain TCP, PROXY
+// protocol, TLS, TLS behind PROXY, and UDP, each echoing, each with its own `listener` label. The
+// banner and SIGHUP reload of the built service: test/service/listeners.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { createTestPki, type TestPki } from '../../support/certs.js';
 import { collectUntilEnd, echoRoundTrip, openClient, patternedBytes } from '../../support/echo-client.js';
 import { httpRequest, listenerPorts, sample, scrape } from '../../support/metrics.js';
-import { spawnService, type ServiceProcess } from '../../support/process.js';
-import { startService, type RunningService, activeConnections } from '../../support/service.js';
-import { freePort } from '../../support/ports.js';
-import { toolAvailable } from '../../support/tools.js';
-import { waitFor, within } from '../../support/wait.js';
 import { inet4Block, v1Header, v2Header } from '../../support/proxy-encode.js';
-import { createTestPki, type TestPki } from '../../support/certs.js';
+import { startService, type RunningService } from '../../support/service.js';
+import { tlsRoundTrip } from '../../support/tls.js';
+import { waitFor, within } from '../../support/wait.js';
 
-const haveOpenssl = toolAvailable('openssl', 'openssl');
-const haveHaproxy = toolAvailable('haproxy', 'haproxy');
-
-/** Sends through TLS (optionally after a PROXY header on the raw socket), half-closes, returns the echo. */
-async function tlsRoundTrip(port: number, ca: Buffer | string, payload: Buffer, proxyHeader?: Buffer): Promise<{ echoed: Buffer; cn: unknown }> {
-  let socket: TLSSocket;
-  if (proxyHeader) {
-    const raw = connect({ port, host: '127.0.0.1' });
-    await once(raw, 'connect');
-    raw.write(proxyHeader);
-    socket = tlsConnect({ socket: raw, ca, servername: 'localhost' });
-  } else {
-    socket = tlsConnect({ port, host: '127.0.0.1', ca, servername: 'localhost' });
-  }
-  await once(socket, 'secureConnect');
-  const cn = socket.getPeerCertificate().subject?.CN;
-  const echoed = collectUntilEnd(socket as unknown as Socket);
-  socket.end(payload);
-  return { echoed: await echoed, cn };
-}
-
-describe.skipIf(!haveOpenssl)('ECHO_LISTENERS: every kind of listener in one service', () => {
+describe('ECHO_LISTENERS: every kind of listener in one service', () => {
   let pki: TestPki;
   let running: RunningService;
   let ports: Map<string, number>;
-  let ca: string;
 
   beforeAll(async () => {
     pki = createTestPki();
-    ca = readFileSync(pki.caFile, 'utf8');
     running = await startService({
       ECHO_LISTENERS: 'tcp://127.0.0.1:0,tcp+proxy://127.0.0.1:0,tls://127.0.0.1:0,tls+proxy://127.0.0.1:0,udp://127.0.0.1:0',
       ECHO_TLS_CERT: pki.server.certFile,
@@ -128,8 +98,8 @@ describe.skipIf(!haveOpenssl)('ECHO_LISTENERS: every kind of listener in one ser
 
   it('tls: echo through Node TLS with the certificate verified', async () => {
     const payload = patternedBytes(1024 * 1024, 3);
-    const { echoed, cn } = await tlsRoundTrip(ports.get('tls') as number, ca, payload);
-    expect(cn).toBe('tcp-echo test server');
+    const { echoed, peerCN } = await tlsRoundTrip(ports.get('tls') as number, payload, { ca: pki.caFile, servername: 'localhost' });
+    expect(peerCN).toBe('tcp-echo test server');
     expect(echoed.equals(payload)).toBe(true);
   });
 
@@ -141,28 +111,13 @@ describe.skipIf(!haveOpenssl)('ECHO_LISTENERS: every kind of listener in one ser
     socket.resume();
     await within(once(socket, 'close'), 5000, 'the handshake failure');
     await waitFor(async () => sample(await scrape(running.httpPort), 'echo_tls_handshake_failures_total{listener="tls://127.0.0.1:0"}') >= 1);
-    const { echoed } = await tlsRoundTrip(port, ca, Buffer.from('still here'));
+    const { echoed } = await tlsRoundTrip(port, Buffer.from('still here'), { ca: pki.caFile, servername: 'localhost' });
     expect(echoed.toString()).toBe('still here');
-  });
-
-  it('tls: openssl s_client gets its line back', async () => {
-    const port = ports.get('tls') as number;
-    // s_client keeps the connection while stdin is open: wait for the echoed line, then end it.
-    const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', pki.caFile, '-quiet', '-verify_return_error'], { stdio: ['pipe', 'pipe', 'ignore'] });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
-    child.stdin.write('hello through openssl\n');
-    try {
-      await waitFor(() => output.includes('hello through openssl'), { timeoutMs: 10_000, what: 'the echo through openssl s_client' });
-    } finally {
-      child.kill();
-    }
-    expect(output).toContain('hello through openssl');
   });
 
   it('tls+proxy: the PROXY header comes first, then TLS; the echo is exact', async () => {
     const payload = patternedBytes(300_000, 4);
-    const { echoed } = await tlsRoundTrip(ports.get('tls+proxy') as number, ca, payload, v1Header('TCP4', '192.0.2.1', '10.0.0.1', 1000, 7443));
+    const { echoed } = await tlsRoundTrip(ports.get('tls+proxy') as number, payload, { ca: pki.caFile, servername: 'localhost', proxyHeader: v1Header('TCP4', '192.0.2.1', '10.0.0.1', 1000, 7443) });
     expect(echoed.equals(payload)).toBe(true);
     const samples = await waitFor(async () => {
       const s = await scrape(running.httpPort);
@@ -190,133 +145,3 @@ describe.skipIf(!haveOpenssl)('ECHO_LISTENERS: every kind of listener in one ser
   });
 });
 
-describe('tcp+proxy during shutdown', () => {
-  it('a client that closes before sending its PROXY header does not hold the drain until the deadline', async () => {
-    const running = await startService({ ECHO_LISTENERS: 'tcp+proxy://127.0.0.1:0', SHUTDOWN_TIMEOUT_MS: '20000', SHUTDOWN_QUIET_MS: '50' });
-    const port = (await listenerPorts(running.httpPort)).get('tcp+proxy') as number;
-    const probe = await openClient(port);
-    await waitFor(() => activeConnections(running.service) === 1 || undefined, { what: 'the probe accepted' });
-    const stopped = running.stop();
-    probe.end(); // a balancer's bare TCP check: connect, then FIN without a byte
-    await within(stopped, 5000, 'shutdown after the probe left (the deadline is 20 s)');
-  });
-});
-
-describe('ECHO_LISTENERS validation', () => {
-  it('a bad entry or a tls listener without a certificate is a one-line configuration error (exit 2)', async () => {
-    const { runToExit } = await import('../../support/process.js');
-    for (const [env, pattern] of [
-      [{ ECHO_LISTENERS: 'tcp://127.0.0.1:0,sctp://127.0.0.1:7' }, /ECHO_LISTENERS=.*entry "sctp:\/\/127\.0\.0\.1:7" is not scheme:\/\/host:port/],
-      [{ ECHO_LISTENERS: 'tcp://127.0.0.1:70000' }, /ECHO_LISTENERS=.*port 0-65535/],
-      [{ ECHO_LISTENERS: 'tls://127.0.0.1:0' }, /ECHO_TLS_CERT="": a tls listener needs a PEM certificate file/],
-      [{ ECHO_LISTENERS: 'tls://127.0.0.1:0', ECHO_TLS_CERT: '/nonexistent/cert.pem', ECHO_TLS_KEY: '/nonexistent/key.pem' }, /invalid configuration: ECHO_TLS_CERT: .*\/nonexistent\/cert\.pem/],
-      [{ ECHO_UDP_MAX_DATAGRAM_BYTES: '70000' }, /ECHO_UDP_MAX_DATAGRAM_BYTES="70000": an integer from 0/],
-    ] as const) {
-      const result = await runToExit({ env });
-      expect(result.code).toBe(2);
-      expect(result.stderr.trim().split('\n')).toHaveLength(1);
-      expect(result.stderr).toMatch(pattern);
-    }
-  });
-});
-
-describe('banner (ECHO_BANNER)', () => {
-  let service: ServiceProcess;
-  afterAll(async () => service?.ensureStopped());
-
-  it('sends one line from the template on connect, then a byte-exact echo; the banner is not counted as echo', async () => {
-    service = await spawnService({ env: { ECHO_BANNER: 'tcp-echo {pod_name}/{pod_namespace} on {listener} for {client_addr} env={env:EXTRA}', POD_NAME: 'pod-7', POD_NAMESPACE: 'ns-1', EXTRA: 'x1' } });
-    const socket = await openClient(service.echoPort);
-    const clientPort = socket.localPort;
-    const received = collectUntilEnd(socket);
-    socket.end('payload');
-    const text = (await received).toString();
-    const [banner, rest] = [text.slice(0, text.indexOf('\n')), text.slice(text.indexOf('\n') + 1)];
-    expect(banner).toBe(`tcp-echo pod-7/ns-1 on tcp://127.0.0.1:0 for 127.0.0.1:${clientPort} env=x1`);
-    expect(rest).toBe('payload');
-    const samples = await waitFor(async () => {
-      const s = await scrape(service.httpPort);
-      return sample(s, 'echo_connections_active') === 0 ? s : undefined;
-    });
-    expect(sample(samples, 'echo_received_bytes_total')).toBe(7);
-    expect(sample(samples, 'echo_sent_bytes_total')).toBe(7);
-  });
-});
-
-describe.skipIf(!haveOpenssl)('SIGHUP reloads the TLS certificate without dropping connections', () => {
-  let service: ServiceProcess;
-  let pki: TestPki;
-  afterAll(async () => {
-    await service?.ensureStopped();
-    pki?.cleanup();
-  });
-
-  it('an open connection keeps echoing; new handshakes get the new certificate', async () => {
-    pki = createTestPki();
-    const dir = mkdtempSync(join(tmpdir(), 'tcp-echo-reload-'));
-    const certFile = join(dir, 'server.crt');
-    const keyFile = join(dir, 'server.key');
-    copyFileSync(pki.server.certFile, certFile);
-    copyFileSync(pki.server.keyFile, keyFile);
-    service = await spawnService({ env: { ECHO_LISTENERS: 'tls://127.0.0.1:0', ECHO_TLS_CERT: certFile, ECHO_TLS_KEY: keyFile } });
-    const port = (await listenerPorts(service.httpPort)).get('tls') as number;
-
-    const ca = readFileSync(pki.caFile, 'utf8');
-    const open = tlsConnect({ port, host: '127.0.0.1', ca, servername: 'localhost' });
-    await once(open, 'secureConnect');
-    expect(open.getPeerCertificate().subject?.CN).toBe('tcp-echo test server');
-
-    const next = pki.issue('server', 'tcp-echo renewed server');
-    copyFileSync(next.certFile, certFile);
-    copyFileSync(next.keyFile, keyFile);
-    service.kill('SIGHUP');
-    await waitFor(async () => sample(await scrape(service.httpPort), 'echo_tls_reloads_total{result="ok"}') === 1, { what: 'the reload' });
-
-    const { cn } = await tlsRoundTrip(port, ca, Buffer.from('new'));
-    expect(cn).toBe('tcp-echo renewed server');
-    const echoed = collectUntilEnd(open as unknown as Socket);
-    open.end('old connection still echoes');
-    expect((await echoed).toString()).toBe('old connection still echoes');
-
-    // A broken key keeps the current certificate.
-    writeFileSync(keyFile, 'not a key');
-    service.kill('SIGHUP');
-    await waitFor(async () => sample(await scrape(service.httpPort), 'echo_tls_reloads_total{result="error"}') === 1, { what: 'the failed reload' });
-    expect((await tlsRoundTrip(port, ca, Buffer.from('x'))).cn).toBe('tcp-echo renewed server');
-    expect(service.child.exitCode).toBe(null);
-    rmSync(dir, { recursive: true, force: true });
-  });
-});
-
-describe.skipIf(!haveHaproxy)('behind a real haproxy (send-proxy and send-proxy-v2) into the service', () => {
-  it('echoes byte-exact through both, the header never echoed', async () => {
-    const running = await startService({ ECHO_LISTENERS: 'tcp+proxy://127.0.0.1:0' });
-    const echoPort = (await listenerPorts(running.httpPort)).get('tcp+proxy') as number;
-    const [v1, v2] = [await freePort(), await freePort()];
-    const dir = mkdtempSync(join(tmpdir(), 'tcp-echo-haproxy-service-'));
-    const config = join(dir, 'haproxy.cfg');
-    writeFileSync(
-      config,
-      ['defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 30s', '  timeout server 30s',
-        `frontend v1`, `  bind 127.0.0.1:${v1}`, '  default_backend b1', 'backend b1', `  server s 127.0.0.1:${echoPort} send-proxy`,
-        `frontend v2`, `  bind 127.0.0.1:${v2}`, '  default_backend b2', 'backend b2', `  server s 127.0.0.1:${echoPort} send-proxy-v2 check inter 200ms`, ''].join('\n'),
-    );
-    const haproxy = spawn('haproxy', ['-f', config, '-db'], { stdio: 'ignore' });
-    try {
-      for (const port of [v1, v2]) {
-        const payload = patternedBytes(500_000, port);
-        const echoed = await waitFor(async () => echoRoundTrip(port, payload), { timeoutMs: 10_000, what: `haproxy on ${port}` });
-        expect(echoed.equals(payload)).toBe(true);
-      }
-      const samples = await scrape(running.httpPort);
-      // haproxy's v2 health checks arrive as LOCAL headers: accepted, never errors.
-      expect(sample(samples, 'echo_proxy_protocol_errors_total')).toBe(0);
-      expect(sample(samples, 'echo_received_bytes_total')).toBeGreaterThanOrEqual(1_000_000);
-    } finally {
-      haproxy.kill('SIGTERM');
-      await once(haproxy, 'exit');
-      await running.stop();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});

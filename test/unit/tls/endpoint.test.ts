@@ -1,151 +1,24 @@
+// The TLS endpoint (src/tls) under the service's EchoConnection, over real sockets: echo, handshake
+// failures and how each is counted, mutual TLS, reloads. The same against the openssl command:
+// test/external/openssl.test.ts.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
-import { connect as netConnect, type AddressInfo } from 'node:net';
+import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { connect as tlsConnect, type Server as TlsServer, type TLSSocket } from 'node:tls';
-import { pino, type Logger } from 'pino';
-import { EchoConnection } from '../../../src/tcp/connection.js';
-import { createEchoStats, type ByteTotals, type CloseReason } from '../../../src/tcp/stats.js';
-import { createTlsEndpoint, rawBytesRead, TlsMaterialError, type TlsEndpoint, type TlsFiles } from '../../../src/tls/index.js';
-import { patternedBytes } from '../../support/echo-client.js';
-import { toolAvailable } from '../../support/tools.js';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { EchoConnection } from '../../../src/tcp/connection.js';
+import { rawBytesRead, TlsMaterialError, type TlsFiles } from '../../../src/tls/index.js';
+import { createTestPki, type TestPki } from '../../support/certs.js';
+import { patternedBytes, readExactly } from '../../support/echo-client.js';
+import { openTls, startTlsEcho, tlsRoundTrip, type TlsEcho } from '../../support/tls.js';
 import { waitFor, within } from '../../support/wait.js';
-import { createTestPki, type TestCert, type TestPki } from '../../support/certs.js';
-
-const haveOpenssl = toolAvailable('openssl', 'openssl');
-
-/** pino at debug into memory, so the tests can see what is logged and at which level. */
-function memoryLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, sink), lines };
-}
-
-interface TlsEcho {
-  endpoint: TlsEndpoint;
-  server: TlsServer;
-  port: number;
-  /** Server-side sockets of established connections, in order. */
-  sockets: TLSSocket[];
-  open: Set<EchoConnection>;
-  closed: Array<{ reason: CloseReason; bytes: ByteTotals }>;
-  logLines: Array<Record<string, unknown>>;
-  stop(): Promise<void>;
-}
-
-/** The tiny TLS echo server: the endpoint's tls.Server with the service's own EchoConnection pump. */
-async function startTlsEcho(files: TlsFiles, handshakeTimeoutMs = 30_000): Promise<TlsEcho> {
-  const { logger, lines } = memoryLogger();
-  const stats = createEchoStats();
-  const endpoint = await createTlsEndpoint({ files, logger, handshakeTimeoutMs });
-  const sockets: TLSSocket[] = [];
-  const open = new Set<EchoConnection>();
-  const closed: TlsEcho['closed'] = [];
-  const server = endpoint.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
-    sockets.push(socket);
-    const connection = new EchoConnection(socket, {
-      idleTimeoutMs: 0,
-      stats,
-      logger,
-      now: Date.now,
-      onClosed: (closing, reason) => {
-        open.delete(closing);
-        closed.push({ reason, bytes: closing.bytes() });
-      },
-    });
-    open.add(connection);
-  });
-  server.listen({ host: '127.0.0.1', port: 0 });
-  await once(server, 'listening');
-  return {
-    endpoint,
-    server,
-    port: (server.address() as AddressInfo).port,
-    sockets,
-    open,
-    closed,
-    logLines: lines,
-    async stop() {
-      for (const connection of open) connection.forceClose();
-      server.close();
-      await within(once(server, 'close'), 5000, 'server close');
-    },
-  };
-}
-
-interface ClientOptions {
-  ca?: string;
-  client?: TestCert;
-}
-
-async function openTls(port: number, { ca, client }: ClientOptions = {}): Promise<TLSSocket> {
-  const { readFileSync } = await import('node:fs');
-  const socket = tlsConnect({
-    host: '127.0.0.1',
-    port,
-    ...(ca ? { ca: readFileSync(ca) } : { rejectUnauthorized: false }),
-    ...(client ? { cert: readFileSync(client.certFile), key: readFileSync(client.keyFile) } : {}),
-  });
-  await within(
-    Promise.race([once(socket, 'secureConnect'), once(socket, 'error').then(([error]) => Promise.reject(error as Error))]),
-    10_000,
-    'TLS handshake',
-  );
-  return socket;
-}
-
-/** Reads until `length` bytes have arrived (the connection stays open). */
-function readExactly(socket: TLSSocket, length: number): Promise<Buffer> {
-  return within(
-    new Promise<Buffer>((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let got = 0;
-      const onData = (chunk: Buffer) => {
-        chunks.push(chunk);
-        got += chunk.length;
-        if (got >= length) {
-          socket.off('data', onData);
-          socket.off('error', reject);
-          resolve(Buffer.concat(chunks));
-        }
-      };
-      socket.on('data', onData);
-      socket.once('error', reject);
-    }),
-    20_000,
-    `reading ${length} bytes`,
-  );
-}
-
-/** Sends the payload over TLS, half-closes, and returns everything echoed before the server's close. */
-async function tlsRoundTrip(port: number, payload: Buffer, options: ClientOptions = {}): Promise<{ echoed: Buffer; peerCN: unknown }> {
-  const socket = await openTls(port, options);
-  const peerCN = socket.getPeerCertificate().subject?.CN;
-  const chunks: Buffer[] = [];
-  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-  const ended = once(socket, 'end');
-  for (let offset = 0; offset < payload.length; offset += 64 * 1024) {
-    if (!socket.write(payload.subarray(offset, offset + 64 * 1024))) await once(socket, 'drain');
-  }
-  socket.end();
-  await within(ended, 20_000, 'echo of the whole payload');
-  socket.destroy();
-  return { echoed: Buffer.concat(chunks), peerCN };
-}
 
 function failureCount(echo: TlsEcho): number {
   return Object.values(echo.endpoint.stats.handshakeFailures).reduce((sum, n) => sum + n, 0);
 }
 
-describe.runIf(haveOpenssl)('TLS echo endpoint', () => {
+describe('TLS echo endpoint', () => {
   let pki: TestPki;
   let echo: TlsEcho;
   beforeAll(async () => {
@@ -209,26 +82,6 @@ describe.runIf(haveOpenssl)('TLS echo endpoint', () => {
     expect(echo.closed.at(-1)).toEqual({ reason: 'client_end', bytes: { received: payload.length, sent: payload.length } });
   });
 
-  it('echoes a line through `openssl s_client -quiet`, verifying the server certificate', async () => {
-    const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${echo.port}`, '-quiet', '-CAfile', pki.caFile, '-verify_return_error', '-verify_ip', '127.0.0.1'], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    try {
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      const line = `hello from s_client ${Date.now()}\n`;
-      child.stdin.write(line); // s_client sends it once the handshake is done
-      await waitFor(() => stdout.includes(line), { timeoutMs: 10_000, what: `the echoed line (stderr: ${stderr})` });
-      expect(stdout).toBe(line);
-    } finally {
-      // -quiet implies -ign_eof: s_client would wait forever for the server, so end it here.
-      child.kill();
-      if (child.exitCode === null && child.signalCode === null) await within(once(child, 'exit'), 5000, 's_client exit');
-    }
-  });
-
   it('a plaintext client on the TLS port is a counted handshake failure, logged at debug; the server keeps serving', async () => {
     const before = echo.endpoint.stats.handshakeFailures.handshake_failed;
     const lines = echo.logLines.length;
@@ -268,20 +121,6 @@ describe.runIf(haveOpenssl)('TLS echo endpoint', () => {
     client.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])); // the start of a ClientHello record
     client.resetAndDestroy();
     await waitFor(() => echo.endpoint.stats.handshakeFailures.aborted === before + 1, { what: 'the abort to be counted' });
-  });
-
-  it('a client that rejects the server certificate (openssl s_client, unknown CA) is counted as server_cert_rejected', async () => {
-    const before = echo.endpoint.stats.handshakeFailures.server_cert_rejected;
-    const otherCa = pki.selfSigned('some other CA', 'other-ca');
-    const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${echo.port}`, '-quiet', '-CAfile', otherCa.certFile, '-verify_return_error'], { stdio: ['pipe', 'ignore', 'ignore'] });
-    try {
-      // With -verify_return_error s_client aborts the handshake with an unknown_ca alert and exits.
-      const [code] = (await within(once(child, 'exit'), 10_000, 's_client to give up')) as [number | null];
-      expect(code).not.toBe(0);
-    } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill();
-    }
-    await waitFor(() => echo.endpoint.stats.handshakeFailures.server_cert_rejected === before + 1, { what: 'the rejection to be counted' });
   });
 
   it('a Node client that refuses the server certificate just hangs up mid-handshake (no alert): counted as aborted', async () => {
@@ -324,23 +163,6 @@ describe.runIf(haveOpenssl)('TLS echo endpoint', () => {
       expect((await tlsRoundTrip(echo.port, payload, { ca: pki.caFile })).echoed.equals(payload)).toBe(true);
     });
 
-    it('`openssl s_client -tls1_2` with R lines: the first renegotiation ends the connection, none succeeds', async () => {
-      const refused = echo.endpoint.stats.renegotiationsRefused;
-      const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${echo.port}`, '-tls1_2', '-CAfile', pki.caFile], { stdio: ['pipe', 'pipe', 'pipe'] });
-      try {
-        let output = '';
-        child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-        child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-        child.stdin.write('hello\n');
-        await waitFor(() => /^hello$/m.test(output.split('---').at(-1) ?? ''), { timeoutMs: 10_000, what: `the echoed line (output: ${output})` });
-        child.stdin.write('R\n'.repeat(20));
-        await within(once(child, 'exit'), 10_000, 's_client to see the connection closed');
-      } finally {
-        if (child.exitCode === null && child.signalCode === null) child.kill();
-      }
-      expect(echo.endpoint.stats.renegotiationsRefused).toBe(refused + 1);
-    });
-
     it('a record that is not TLS, sent under an established session, closes the connection as an error', async () => {
       const closed = echo.closed.length;
       const raw = netConnect({ host: '127.0.0.1', port: echo.port });
@@ -366,7 +188,7 @@ describe.runIf(haveOpenssl)('TLS echo endpoint', () => {
   });
 });
 
-describe.runIf(haveOpenssl)('handshake timeout', () => {
+describe('handshake timeout', () => {
   let pki: TestPki;
   let echo: TlsEcho;
   beforeAll(async () => {
@@ -388,7 +210,7 @@ describe.runIf(haveOpenssl)('handshake timeout', () => {
   });
 });
 
-describe.runIf(haveOpenssl)('mutual TLS', () => {
+describe('mutual TLS', () => {
   let pki: TestPki;
   let echo: TlsEcho;
   beforeAll(async () => {
@@ -460,7 +282,7 @@ describe.runIf(haveOpenssl)('mutual TLS', () => {
   });
 });
 
-describe.runIf(haveOpenssl)('reload', () => {
+describe('reload', () => {
   let pki: TestPki;
   let echo: TlsEcho;
   let files: TlsFiles;
@@ -559,7 +381,6 @@ describe.runIf(haveOpenssl)('reload', () => {
   });
 
   it('a session from before a reload is not resumed after it (so new connections see the new certificate)', async () => {
-    const { readFileSync } = await import('node:fs');
     const ca = readFileSync(pki.caFile);
     const sessionFrom = async (session?: Buffer) => {
       const socket = tlsConnect({ host: '127.0.0.1', port: echo.port, ca, ...(session ? { session } : {}) });

@@ -15,7 +15,8 @@ import { createUdpEchoListener, type UdpEchoListener, type UdpEchoListenerOption
 import { createUdpStats, type UdpStats } from '../../../src/udp/stats.js';
 import { patternedBytes } from '../../support/echo-client.js';
 import { waitFor } from '../../support/wait.js';
-import { capturingLogger, openUdpClient, type UdpClient } from '../../support/udp.js';
+import { capturingLogger } from '../../support/logger.js';
+import { openUdpClient, type UdpClient } from '../../support/udp.js';
 import { UDP_LISTENER_DEFAULTS } from '../../support/config.js';
 
 type SendCallback = (error: Error | null, bytes: number) => void;

@@ -16,7 +16,8 @@ import { createSourceRateLimiter } from '../../../src/udp/source-rate.js';
 import { createUdpStats, type UdpStats } from '../../../src/udp/stats.js';
 import { patternedBytes } from '../../support/echo-client.js';
 import { waitFor } from '../../support/wait.js';
-import { capturingLogger, openUdpClient, type UdpClient } from '../../support/udp.js';
+import { capturingLogger } from '../../support/logger.js';
+import { openUdpClient, type UdpClient } from '../../support/udp.js';
 import { canForge, forgeDatagram } from '../../support/forge.js';
 import { UDP_LISTENER_DEFAULTS } from '../../support/config.js';
 
