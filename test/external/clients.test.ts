@@ -1,6 +1,8 @@
-// Real clients users reach for: nc and socat, driving a real child process.
+// Real clients users reach for, nc and socat (Debian packages netcat-openbsd and socat): over TCP
+// against the built service as a child process, over UDP against the UDP echo listener.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +10,7 @@ import { patternedBytes } from '../support/echo-client.js';
 import { sample, scrape } from '../support/metrics.js';
 import { spawnService, type ServiceProcess } from '../support/process.js';
 import { toolAvailable } from '../support/tools.js';
+import { udpPerTest } from '../support/udp.js';
 import { waitFor, within } from '../support/wait.js';
 
 const haveNc = toolAvailable('nc', 'netcat-openbsd');
@@ -70,5 +73,29 @@ describe('real clients', () => {
     expect(delta('echo_connections_closed_total{reason="error"}')).toBe(0);
     // Nothing above debug was logged for them.
     expect(service.logs.filter((line) => typeof line.level === 'number' && line.level > 30)).toEqual([]);
+  });
+});
+
+describe('UDP echo (RFC 862) over real datagrams', () => {
+  const udp = udpPerTest();
+
+  it('is answered by `socat` and `nc -u`, as in docs/listeners.md', async (context) => {
+    const { port: udpPort } = await udp.startListener();
+    const commands: Array<[string, string[]]> = [];
+    if (toolAvailable('socat', 'socat')) commands.push(['socat', ['-', `UDP:127.0.0.1:${udpPort}`]]);
+    if (toolAvailable('nc', 'netcat-openbsd')) commands.push(['nc', ['-u', '127.0.0.1', String(udpPort)]]);
+    if (commands.length === 0) context.skip();
+    for (const [command, args] of commands) {
+      const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+      try {
+        let output = '';
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+        child.stdin.write('hello, udp echo\n');
+        await waitFor(() => output === 'hello, udp echo\n', { what: `${command}'s echo`, timeoutMs: 5000 });
+      } finally {
+        child.kill();
+        if (child.exitCode === null && child.signalCode === null) await within(once(child, 'exit'), 5000, `${command} exit`);
+      }
+    }
   });
 });

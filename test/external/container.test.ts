@@ -69,7 +69,7 @@ describe.skipIf(!env)('container image (podman)', () => {
     await run('podman', ['build', '--format', 'docker', '--build-arg', `NODE_IMAGE=${env!.nodeImage}`, '-t', IMAGE, '.'], { timeoutMs: 600_000 });
     image = await inspect<ImageInspect>('image', IMAGE);
     console.log(`built ${IMAGE} in ${((Date.now() - started) / 1000).toFixed(1)} s; uncompressed size ${(image.Size / 1e6).toFixed(1)} MB (base ${env!.nodeImage})`);
-    // Run it the way the README recommends: read-only root (and, unlike podman's default, no
+    // Run it the way docs/deploying.md ("Run the image") recommends: read-only root (and, unlike podman's default, no
     // tmpfs on /tmp, as with Docker), no capabilities, no privilege escalation, loopback ports.
     await podman(['run', '-d', '--name', CONTAINER, '--read-only', '--read-only-tmpfs=false', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '-p', '127.0.0.1::7000', '-p', '127.0.0.1::8080', IMAGE]);
     echoPort = await publishedPort(CONTAINER, 7000);

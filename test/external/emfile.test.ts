@@ -6,9 +6,9 @@ import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { httpRequest, sample, scrape } from '../support/metrics.js';
 import { toolAvailable } from '../support/tools.js';
-import { waitFor, within } from '../support/wait.js';
+import { pool, waitFor, within } from '../support/wait.js';
 import { echoOnce } from '../support/echo-client.js';
-import { expectSettled, pool, spawnFaultService, type FaultService } from '../support/fault-service.js';
+import { expectSettled, spawnFaultService, type FaultService } from '../support/fault-service.js';
 
 const NOFILE = 200;
 const hasPrlimit = toolAvailable('prlimit', 'util-linux');

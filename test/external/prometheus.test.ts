@@ -8,7 +8,10 @@ import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Registry } from 'prom-client';
 import { CLOSE_REASONS } from '../../src/tcp/stats.js';
+import { registerUdpMetrics } from '../../src/udp/metrics.js';
+import { createUdpStats } from '../../src/udp/stats.js';
 import { echoRoundTrip, patternedBytes } from '../support/echo-client.js';
 import { declaredTypes, getMetrics, httpRequest, OPENMETRICS_ACCEPT, parseExposition, sample, sampleNames } from '../support/metrics.js';
 import { freePort } from '../support/ports.js';
@@ -239,5 +242,13 @@ describe.skipIf(!hasPrometheus)('end to end with a real Prometheus server', () =
     if (hasPromtool) {
       expect(await promtoolCheckMetrics(text.body)).toEqual({ code: 0, output: '' });
     }
+  });
+});
+
+describe.skipIf(!hasPromtool)('UDP echo metrics', () => {
+  it('pass `promtool check metrics`', async () => {
+    const registry = new Registry();
+    registerUdpMetrics(registry, [{ stats: createUdpStats(), labels: { listener: 'udp://0.0.0.0:7000' } }]);
+    expect(await promtoolCheckMetrics(await registry.metrics())).toEqual({ code: 0, output: '' });
   });
 });

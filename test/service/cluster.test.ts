@@ -1,24 +1,15 @@
 // Multi-process mode: real worker processes sharing the echo port, one sidecar aggregating them.
-import { afterEach, describe, expect, it } from 'vitest';
-import { once } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
 import { collectUntilEnd, echoRoundTrip, openClient, patternedBytes } from '../support/echo-client.js';
 import { httpRequest, parseExposition, sample, scrape } from '../support/metrics.js';
-import { freePort } from '../support/ports.js';
+import { busyPortsPerTest, freePort } from '../support/ports.js';
 import { tcpSockets } from '../support/proc-net.js';
-import { runToExit, spawnService, type ServiceProcess } from '../support/process.js';
+import { runToExit, spawnServicesPerTest } from '../support/process.js';
 import { waitFor, within } from '../support/wait.js';
 
-const started: ServiceProcess[] = [];
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((p) => p.ensureStopped()));
-});
-
-async function startCluster(env: Record<string, string> = {}): Promise<ServiceProcess> {
-  const service = await spawnService({ env: { ECHO_WORKERS: '2', ...env }, startTimeoutMs: 20_000 });
-  started.push(service);
-  return service;
-}
+const spawnService = spawnServicesPerTest();
+const startCluster = (env: Record<string, string> = {}) => spawnService({ env: { ECHO_WORKERS: '2', ...env }, startTimeoutMs: 20_000 });
+const occupyPort = busyPortsPerTest().tcp;
 
 interface Detail {
   workers: { configured: number; listening: number; restarts: number; processes: Array<{ pid: number; listening: boolean; active?: number }> };
@@ -134,18 +125,12 @@ describe('ECHO_WORKERS=2', () => {
   });
 
   it('refuses to start when the echo port is taken: one clear line, exit 1', async () => {
-    const blocker = createServer().listen(0, '127.0.0.1');
-    await once(blocker, 'listening');
-    const port = (blocker.address() as AddressInfo).port;
-    try {
-      const result = await runToExit({ env: { ECHO_WORKERS: '2', ECHO_PORT: String(port) }, timeoutMs: 20_000 });
-      expect(result.code).toBe(1);
-      expect(result.stderr.trim().split('\n')).toHaveLength(1);
-      expect(result.stderr).toMatch(/echo listener tcp:\/\/127\.0\.0\.1:\d+ cannot listen on 127\.0\.0\.1:\d+: address already in use/);
-      expect(result.stdout).not.toMatch(/"event":"listening"/);
-    } finally {
-      blocker.close();
-    }
+    const port = await occupyPort();
+    const result = await runToExit({ env: { ECHO_WORKERS: '2', ECHO_PORT: String(port) }, timeoutMs: 20_000 });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/echo listener tcp:\/\/127\.0\.0\.1:\d+ cannot listen on 127\.0\.0\.1:\d+: address already in use/);
+    expect(result.stdout).not.toMatch(/"event":"listening"/);
   });
 });
 

@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { once } from 'node:events';
 import { openClient, patternedBytes } from '../support/echo-client.js';
 import { sample, scrape } from '../support/metrics.js';
-import { spawnService, type ServiceProcess } from '../support/process.js';
+import { spawnServicesPerTest, type ServiceProcess } from '../support/process.js';
 
 const WITHOUT_SETTINGS = fileURLToPath(new URL('../fixtures/cli-without-heap-settings.mjs', import.meta.url));
 const GROWTH_LEFT_OFF = fileURLToPath(new URL('../fixtures/young-generation-held.mjs', import.meta.url));
@@ -24,18 +24,11 @@ const MiB = 1024 * 1024;
 // which is what makes V8 grow the young generation.
 const HELD_CONNECTIONS = 1000;
 
-const started: ServiceProcess[] = [];
+const start = spawnServicesPerTest();
 const clients: Socket[] = [];
-afterEach(async () => {
+afterEach(() => {
   for (const client of clients.splice(0)) client.destroy();
-  await Promise.all(started.splice(0).map((service) => service.ensureStopped()));
 });
-
-async function start(options: Parameters<typeof spawnService>[0] = {}): Promise<ServiceProcess> {
-  const service = await spawnService(options);
-  started.push(service);
-  return service;
-}
 
 const newSpace = async (service: ServiceProcess) => sample(await scrape(service.httpPort), NEW_SPACE);
 

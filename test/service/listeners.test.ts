@@ -8,16 +8,15 @@ import { join } from 'node:path';
 import { createTestPki, type TestPki } from '../support/certs.js';
 import { collectUntilEnd, openClient } from '../support/echo-client.js';
 import { listenerPorts, sample, scrape } from '../support/metrics.js';
-import { spawnService, type ServiceProcess } from '../support/process.js';
+import { spawnServicesPerTest } from '../support/process.js';
 import { openTls, tlsRoundTrip } from '../support/tls.js';
 import { waitFor } from '../support/wait.js';
 
-describe('banner (ECHO_BANNER)', () => {
-  let service: ServiceProcess;
-  afterAll(async () => service?.ensureStopped());
+const spawnService = spawnServicesPerTest();
 
+describe('banner (ECHO_BANNER)', () => {
   it('sends one line from the template on connect, then a byte-exact echo; the banner is not counted as echo', async () => {
-    service = await spawnService({ env: { ECHO_BANNER: 'tcp-echo {pod_name}/{pod_namespace} on {listener} for {client_addr} env={env:EXTRA}', POD_NAME: 'pod-7', POD_NAMESPACE: 'ns-1', EXTRA: 'x1' } });
+    const service = await spawnService({ env: { ECHO_BANNER: 'tcp-echo {pod_name}/{pod_namespace} on {listener} for {client_addr} env={env:EXTRA}', POD_NAME: 'pod-7', POD_NAMESPACE: 'ns-1', EXTRA: 'x1' } });
     const socket = await openClient(service.echoPort);
     const clientPort = socket.localPort;
     const received = collectUntilEnd(socket);
@@ -36,12 +35,8 @@ describe('banner (ECHO_BANNER)', () => {
 });
 
 describe('SIGHUP reloads the TLS certificate without dropping connections', () => {
-  let service: ServiceProcess;
   let pki: TestPki;
-  afterAll(async () => {
-    await service?.ensureStopped();
-    pki?.cleanup();
-  });
+  afterAll(() => pki?.cleanup());
 
   it('an open connection keeps echoing; new handshakes get the new certificate', async () => {
     pki = createTestPki();
@@ -50,7 +45,7 @@ describe('SIGHUP reloads the TLS certificate without dropping connections', () =
     const keyFile = join(dir, 'server.key');
     copyFileSync(pki.server.certFile, certFile);
     copyFileSync(pki.server.keyFile, keyFile);
-    service = await spawnService({ env: { ECHO_LISTENERS: 'tls://127.0.0.1:0', ECHO_TLS_CERT: certFile, ECHO_TLS_KEY: keyFile } });
+    const service = await spawnService({ env: { ECHO_LISTENERS: 'tls://127.0.0.1:0', ECHO_TLS_CERT: certFile, ECHO_TLS_KEY: keyFile } });
     const port = (await listenerPorts(service.httpPort)).get('tls') as number;
 
     const tls = { ca: pki.caFile, servername: 'localhost' };

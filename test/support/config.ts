@@ -1,5 +1,9 @@
-// The service's defaults, from the settings table, for tests that build one part on its own.
+// Configuration for tests: the service's defaults (from its settings table) for tests that build one
+// part on its own, the documented settings, and random settings for property tests.
+import fc from 'fast-check';
 import { defaultConfig } from '../../src/config/parse.js';
+import { SETTING_KEYS, SETTINGS } from '../../src/config/settings.js';
+import { LOG_LEVELS } from '../../src/config/types.js';
 
 const defaults = defaultConfig();
 
@@ -37,3 +41,42 @@ export const DOCUMENTED_SETTINGS = [
   // Off by default: watching every GC costs throughput (docs/metrics.md, "GC durations").
   { env: 'METRICS_GC_DURATION', flag: '--metrics-gc-duration', fallback: 'off', value: 'on', other: 'off', path: ['metrics', 'gcDuration'] },
 ] as const;
+
+export interface SettingFlag {
+  env: string;
+  flag: string;
+}
+/** Every setting in the table: a new one is covered without touching the tests. */
+export const SETTING_FLAGS: readonly SettingFlag[] = SETTING_KEYS.map((key) => SETTINGS[key]);
+
+/** Values near and across every boundary, plus arbitrary text. */
+const randomValue = fc.oneof(
+  fc.integer({ min: -10, max: 70_000 }).map(String),
+  fc.constantFrom('0', '1', '99', '100', '1023', '1024', '65535', '65536', '67108864', '67108865', '600000', '600001', '2147483647', '2147483648', '1e3', '0x10', '1.5', ' 7 ', '', 'auto', 'localhost', '127.0.0.1', '::1', 'not a host', 'abc==', 'a=b', 'on', 'off', ...LOG_LEVELS),
+  fc.string({ maxLength: 20 }),
+  fc.string({ unit: 'binary', maxLength: 20 }),
+);
+
+export interface RandomSetting {
+  knob: SettingFlag;
+  value: string;
+  asFlag: boolean;
+  inlineFlag: boolean;
+}
+
+/** One of `knobs` with a random value, given as a variable, a `--flag value` or a `--flag=value`. */
+export function randomSetting(knobs: readonly SettingFlag[] = SETTING_FLAGS): fc.Arbitrary<RandomSetting> {
+  return fc.record({ knob: fc.constantFrom(...knobs), value: randomValue, asFlag: fc.boolean(), inlineFlag: fc.boolean() });
+}
+
+/** The argv and environment that give `settings`. */
+export function configInputs(settings: readonly RandomSetting[]): { argv: string[]; env: Record<string, string> } {
+  const argv: string[] = [];
+  const env: Record<string, string> = {};
+  for (const { knob, value, asFlag, inlineFlag } of settings) {
+    if (!asFlag) env[knob.env] = value;
+    else if (inlineFlag) argv.push(`${knob.flag}=${value}`);
+    else argv.push(knob.flag, value);
+  }
+  return { argv, env };
+}

@@ -71,20 +71,6 @@ export async function expectSettled(service: FaultService, { timeoutMs = 20_000 
   expect(alive(service), 'service process alive').toBe(true);
 }
 
-/** Runs `task` for 0..count-1 with at most `concurrency` at a time; rejects on the first failure. */
-export async function pool<T>(count: number, concurrency: number, task: (index: number) => Promise<T>): Promise<T[]> {
-  const results = new Array<T>(count);
-  let next = 0;
-  const worker = async () => {
-    while (next < count) {
-      const index = next++;
-      results[index] = await task(index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-  return results;
-}
-
 /** Log lines of the service at warn (40) or above. */
 export function warnings(service: ServiceProcess): Array<Record<string, unknown>> {
   return service.logs.filter((line) => typeof line.level === 'number' && line.level >= 40);

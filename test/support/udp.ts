@@ -1,8 +1,14 @@
-// Real UDP clients for the UDP echo tests: each is a dgram socket bound to a loopback address.
+// UDP for the tests: real clients (each a dgram socket bound to a loopback address), UDP echo
+// listeners with the service's defaults, and the cleanup of both after each test.
+import { afterEach, expect } from 'vitest';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { createUdpEchoListener, type UdpEchoListener, type UdpEchoListenerOptions } from '../../src/udp/listener.js';
+import { createUdpStats, type UdpStats } from '../../src/udp/stats.js';
+import { UDP_LISTENER_DEFAULTS } from './config.js';
 import { patternedBytes } from './echo-client.js';
+import { silentLogger } from './logger.js';
 import { within } from './wait.js';
 
 export interface UdpClient {
@@ -124,4 +130,60 @@ export async function pacedExchange(client: UdpClient, count: number, { window =
     client.inbox.length = 0; // the replies were consumed here
   }
   return result;
+}
+
+/** Whether this host has IPv6 loopback for UDP (binds a socket on ::1 and closes it). */
+export async function canBindUdp6(): Promise<boolean> {
+  const probe = createSocket('udp6');
+  const available = await new Promise<boolean>((resolve) => {
+    probe.once('error', () => resolve(false));
+    probe.bind(0, '::1', () => resolve(true));
+  });
+  probe.close();
+  return available;
+}
+
+export interface StartedUdpListener {
+  listener: UdpEchoListener;
+  stats: UdpStats;
+  port: number;
+}
+
+export interface UdpPerTest {
+  /** A UDP echo listener on 127.0.0.1, port 0, with the service's default options but for `overrides`; listening. */
+  startListener(overrides?: Partial<UdpEchoListenerOptions>): Promise<StartedUdpListener>;
+  /** openUdpClient, closed after the test. */
+  client(serverPort: number, options?: UdpClientOptions): Promise<UdpClient>;
+  /** Closes `thing` after the test. */
+  track<T extends { close(): Promise<void> }>(thing: T): T;
+  /** Checks that the listener on `port` still echoes a new client's 1400-byte datagram byte-exact. */
+  stillEchoes(port: number): Promise<void>;
+}
+
+/** UDP listeners and clients that are closed after each test of the calling file. */
+export function udpPerTest(): UdpPerTest {
+  const opened: Array<{ close(): Promise<void> }> = [];
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((thing) => thing.close()));
+  });
+  const track = <T extends { close(): Promise<void> }>(thing: T): T => {
+    opened.push(thing);
+    return thing;
+  };
+  const client = async (serverPort: number, options?: UdpClientOptions) => track(await openUdpClient(serverPort, options));
+  return {
+    track,
+    client,
+    async startListener(overrides = {}) {
+      const stats = createUdpStats();
+      const listener = track(createUdpEchoListener({ ...UDP_LISTENER_DEFAULTS, host: '127.0.0.1', port: 0, logger: silentLogger(), stats, ...overrides }));
+      const { port } = await listener.listen();
+      return { listener, stats: overrides.stats ?? stats, port };
+    },
+    async stillEchoes(port) {
+      const probe = await client(port);
+      const payload = patternedBytes(1400, port);
+      expect((await probe.exchange(payload)).equals(payload)).toBe(true);
+    },
+  };
 }

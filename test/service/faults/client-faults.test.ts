@@ -7,8 +7,8 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { collectUntilEnd, echoRoundTrip, openClient, patternedBytes } from '../../support/echo-client.js';
 import { httpRequest, sample, scrape } from '../../support/metrics.js';
-import { waitFor, within } from '../../support/wait.js';
-import { expectSettled, pool, rssBytes, spawnFaultService, type FaultService } from '../../support/fault-service.js';
+import { pool, waitFor, within } from '../../support/wait.js';
+import { expectSettled, rssBytes, spawnFaultService, type FaultService } from '../../support/fault-service.js';
 
 let service: FaultService;
 let logLinesAtStart = 0;
@@ -49,7 +49,7 @@ describe('client faults against a child service', () => {
   it('clients that never read while sending 100 MiB each: the server stops taking data and its memory stays bounded', async () => {
     const CLIENTS = 4;
     const PER_CLIENT = 100 * 1024 * 1024;
-    // Bound stated in README.md "Limits and protections": per such client, Node's buffers hold at most
+    // Bound stated in docs/operations.md ("Limits and protections"): per such client, Node's buffers hold at most
     // 2 x ECHO_MAX_PENDING_BYTES + 2 x 64 KiB (one read each way); the rest waits in kernel buffers or at the client.
     const PENDING_BOUND = 2 * 65536 + 2 * 65536;
     const RSS_GROWTH_BOUND = 32 * 1024 * 1024;

@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Socket } from 'node:net';
 import { descriptorHeadroom } from '../../../src/tcp/descriptors.js';
 import { httpRequest, sample, scrape } from '../../support/metrics.js';
-import { waitFor } from '../../support/wait.js';
+import { pool, waitFor } from '../../support/wait.js';
 import { echoOnce, openClient } from '../../support/echo-client.js';
-import { expectSettled, fdLimit, openFds, pool, spawnFaultService, warnings, type FaultService } from '../../support/fault-service.js';
+import { expectSettled, fdLimit, openFds, spawnFaultService, warnings, type FaultService } from '../../support/fault-service.js';
 
 let service: FaultService;
 beforeAll(async () => {

@@ -9,7 +9,7 @@ import { AUTO_BUDGET_FRACTION } from '../../../src/overload/memory.js';
 import { connectCrowd, type Crowd } from '../../support/crowd.js';
 import { openClient, patternedBytes, roundTrip } from '../../support/echo-client.js';
 import { httpRequest, scrape, sample } from '../../support/metrics.js';
-import { spawnService, type ServiceProcess } from '../../support/process.js';
+import { spawnServicesPerTest } from '../../support/process.js';
 import { waitFor, within } from '../../support/wait.js';
 
 const MiB = 1024 * 1024;
@@ -29,18 +29,16 @@ const CROWD = 64;
 const FLOOD_BYTES = 12 * MiB;
 const ATTACK_LIMIT_MS = 30_000;
 
-const running: ServiceProcess[] = [];
+const spawnService = spawnServicesPerTest();
 const sockets: Socket[] = [];
 const crowds: Crowd[] = [];
-afterEach(async () => {
+afterEach(() => {
   for (const socket of sockets.splice(0)) socket.destroy();
   for (const crowd of crowds.splice(0)) crowd.destroy();
-  await Promise.all(running.splice(0).map((service) => service.ensureStopped()));
 });
 
 it('a crowd of non-reading clients: refused, then shed; the service lives, echoes for a reader, and recovers', { timeout: 120_000 }, async () => {
   const service = await spawnService({ env: { ECHO_MEMORY_BUDGET: String(BUDGET), ECHO_MAX_PENDING_BYTES: String(PENDING_BYTES) } });
-  running.push(service);
   const port = service.echoPort;
   const metric = async (key: string) => sample(await scrape(service.httpPort), key);
   const listener = `tcp://127.0.0.1:0`;

@@ -6,8 +6,8 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { openClient, patternedBytes } from '../../support/echo-client.js';
 import { httpRequest } from '../../support/metrics.js';
-import { waitFor, within } from '../../support/wait.js';
-import { pool, spawnFaultService, type FaultService } from '../../support/fault-service.js';
+import { pool, waitFor, within } from '../../support/wait.js';
+import { spawnFaultService, type FaultService } from '../../support/fault-service.js';
 
 const CLIENTS = 1000;
 const CHUNK = 4096;

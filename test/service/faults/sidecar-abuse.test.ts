@@ -29,7 +29,7 @@ const PROBE_TIMEOUT_MS = 3000;
  * the thousand. What the sidecar itself holds is small and bounded by its limits (checked below: the
  * connections and requests left once the attack is over); the RSS is V8's heap filling with their
  * garbage. main.ts turns incremental marking off, so that garbage is collected only when the old
- * generation reaches its limit (README "Limits and protections": 100-126 MiB with it on).
+ * generation reaches its limit (100-126 MiB of growth were measured with it on).
  */
 const RSS_GROWTH_BOUND = 256 * 1024 * 1024;
 /** A burst sends its requests once: the sidecar must not keep them, their answers or their renders. */

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { httpRequest, sample, scrape } from '../../support/metrics.js';
-import { waitFor, within } from '../../support/wait.js';
-import { expectSettled, pool, spawnFaultService, type FaultService } from '../../support/fault-service.js';
+import { pool, waitFor, within } from '../../support/wait.js';
+import { expectSettled, spawnFaultService, type FaultService } from '../../support/fault-service.js';
 
 // Short enough for a quick test, long enough that a child starved of CPU on a busy machine does not
 // cut the probes themselves (the header deadline is checked once a second, from a timer).

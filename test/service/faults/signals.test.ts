@@ -2,14 +2,14 @@
 // that ends a Node process by default, or opens its inspector, is sent to the service, to its whole
 // process group and (with workers) to a worker directly, while a client is connected: the service
 // logs and counts each, keeps echoing, stays ready, opens no debugger, and still drains on SIGTERM.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { constants } from 'node:os';
 import { echoOnce, openClient } from '../../support/echo-client.js';
 import { httpRequest, scrape, sample } from '../../support/metrics.js';
 import { socketDescriptors, tcpSockets } from '../../support/proc-net.js';
-import { spawnService, type ServiceProcess } from '../../support/process.js';
+import { spawnServicesPerTest } from '../../support/process.js';
 import { waitFor, within } from '../../support/wait.js';
 
 /** Signals whose default action ends a process (or, SIGUSR1, opens Node's inspector), less SIGTERM/SIGINT and the crash and profiler signals. */
@@ -26,10 +26,7 @@ function listeningPorts(pids: readonly number[]): number[] {
     .sort((a, b) => a - b);
 }
 
-const running: ServiceProcess[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((service) => service.ensureStopped()));
-});
+const spawnService = spawnServicesPerTest();
 
 it('the inspector check finds a debugger that SIGUSR1 opens in a process without the guard (control)', async () => {
   const child = spawn(process.execPath, ['--inspect-port=0', '-e', 'setInterval(() => {}, 1000); console.log("up")'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -50,7 +47,6 @@ describe.each([
 ])('signals other than SIGTERM/SIGINT ($mode)', ({ env }) => {
   it('are logged and counted, and never stop the service nor open a debugger', { timeout: 60_000 }, async () => {
     const service = await spawnService({ env: { ...env, SHUTDOWN_QUIET_MS: '100' }, detached: true, startTimeoutMs: 20_000 });
-    running.push(service);
     const pid = service.child.pid as number;
     const health = async () => JSON.parse((await httpRequest(service.httpPort, '/healthz')).body) as { workers?: { processes: Array<{ pid: number }>; restarts: number } };
     const workerPids = (await health()).workers?.processes.map((worker) => worker.pid) ?? [];

@@ -7,13 +7,10 @@ import { connect as tlsConnect } from 'node:tls';
 import { v1Header } from '../../support/proxy-encode.js';
 import { listenerPorts, scrape, sample } from '../../support/metrics.js';
 import { spawnService, type ServiceProcess } from '../../support/process.js';
-import { toolAvailable } from '../../support/tools.js';
 import { waitFor, within } from '../../support/wait.js';
 import { createTestPki, type TestPki } from '../../support/certs.js';
 
-const haveOpenssl = toolAvailable('openssl', 'openssl');
-
-describe.runIf(haveOpenssl)('TLS renegotiation against the running service', () => {
+describe('TLS renegotiation against the running service', () => {
   let pki: TestPki;
   let service: ServiceProcess;
   let ports: Map<string, number>;

@@ -1,15 +1,15 @@
-// The operator's limits, each against the clients it exists for: connection lifetime, the per-connection
-// pending-byte cap, the idle timeout on clients that never send, the connection limit under a flood,
-// and the bearer token on /metrics.
+// The operator's limits on echo connections, each against the clients it exists for, on a service
+// built in this process: connection lifetime, the per-connection pending-byte cap, the idle timeout
+// on clients that never send, the connection limit under a flood. The bearer token on /metrics:
+// test/unit/sidecar/metrics-route.test.ts.
 import { describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { collectUntilEnd, echoOnce, openClient, patternedBytes } from '../../support/echo-client.js';
-import { httpRequest, parseExposition, sample, scrape } from '../../support/metrics.js';
+import { httpRequest, sample, scrape } from '../../support/metrics.js';
 import { startServicesPerTest } from '../../support/service.js';
-import { waitFor, within } from '../../support/wait.js';
+import { pool, waitFor, within } from '../../support/wait.js';
 import { CLOSE_FLUSH_GRACE_MS } from '../../../src/tcp/connection.js';
-import { pool } from '../../support/fault-service.js';
 
 const start = startServicesPerTest();
 
@@ -146,32 +146,5 @@ describe('ECHO_MAX_CONNECTIONS under a flood', () => {
     expect(sample(samples, 'echo_connections_rejected_total{reason="fd_limit"}')).toBe(0);
     await pool(admitted.length, 10, (i) => echoOnce(admitted[i] as Socket, Buffer.from(`admitted ${i}`)));
     for (const socket of admitted) socket.destroy();
-  });
-});
-
-describe('METRICS_TOKEN', () => {
-  const TOKEN = 'c2VjcmV0LXRva2Vu-._~+/=';
-
-  it('/metrics needs the bearer token; probes stay open; failures say nothing of internals', async () => {
-    const { httpPort } = await start({ METRICS_TOKEN: TOKEN });
-    for (const headers of [{} as Record<string, string>, { authorization: 'Bearer wrong' }, { authorization: `Bearer ${TOKEN}x` }, { authorization: `Basic ${TOKEN}` }, { authorization: `Bearer` }, { authorization: TOKEN }]) {
-      const response = await httpRequest(httpPort, '/metrics', { headers });
-      expect(response.status, JSON.stringify(headers)).toBe(401);
-      expect(response.headers['www-authenticate']).toBe('Bearer realm="metrics"');
-      expect(response.body).not.toContain('echo_');
-      expect(response.body).not.toMatch(/\bat .+:\d+:\d+\)?$/m);
-      expect(response.body).not.toContain(TOKEN);
-    }
-    expect((await httpRequest(httpPort, '/metrics', { method: 'HEAD' })).status).toBe(401);
-    const ok = await httpRequest(httpPort, '/metrics', { headers: { authorization: `Bearer ${TOKEN}` } });
-    expect(ok.status).toBe(200);
-    expect(sample(parseExposition(ok.body), 'echo_connections_active')).toBe(0);
-    expect((await httpRequest(httpPort, '/metrics', { headers: { authorization: `bearer  ${TOKEN}` } })).status).toBe(200);
-    for (const path of ['/livez', '/readyz', '/healthz']) expect((await httpRequest(httpPort, path)).status, path).toBe(200);
-  });
-
-  it('without it, /metrics is open', async () => {
-    const { httpPort } = await start();
-    expect((await httpRequest(httpPort, '/metrics')).status).toBe(200);
   });
 });

@@ -8,7 +8,7 @@
 // ENOBUFS, dgram's synchronous throw on a forged source port 0) needs root or raw packets. So these tests
 // use a real dgram socket and real datagrams, and replace only that socket's send() through the factory's
 // createSocket dependency, to fail (asynchronously or by throwing) or to hold replies back.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createSocket as dgramCreateSocket, type Socket, type SocketOptions } from 'node:dgram';
 import { pino } from 'pino';
 import { createUdpEchoListener, type UdpEchoListener, type UdpEchoListenerOptions } from '../../../src/udp/listener.js';
@@ -16,7 +16,7 @@ import { createUdpStats, type UdpStats } from '../../../src/udp/stats.js';
 import { patternedBytes } from '../../support/echo-client.js';
 import { waitFor } from '../../support/wait.js';
 import { capturingLogger } from '../../support/logger.js';
-import { openUdpClient, type UdpClient } from '../../support/udp.js';
+import { udpPerTest, type UdpClient } from '../../support/udp.js';
 import { UDP_LISTENER_DEFAULTS } from '../../support/config.js';
 
 type SendCallback = (error: Error | null, bytes: number) => void;
@@ -37,19 +37,11 @@ function socketWithSend(intercept: (real: Send, ...args: Parameters<Send>) => vo
 
 const POISON = 0xee; // datagrams starting with this byte get the injected fault
 
-const opened: Array<{ close(): Promise<void> }> = [];
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((thing) => thing.close()));
-});
+const udp = udpPerTest();
 
 async function start(overrides: Partial<UdpEchoListenerOptions> = {}): Promise<{ listener: UdpEchoListener; stats: UdpStats; client: UdpClient }> {
-  const stats = createUdpStats();
-  const listener = createUdpEchoListener({ ...UDP_LISTENER_DEFAULTS, host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }), stats, ...overrides });
-  opened.push(listener);
-  const { port } = await listener.listen();
-  const client = await openUdpClient(port);
-  opened.push(client);
-  return { listener, stats, client };
+  const { listener, stats, port } = await udp.startListener(overrides);
+  return { listener, stats, client: await udp.client(port) };
 }
 
 describe('UDP echo faults', () => {
@@ -158,7 +150,7 @@ describe('UDP echo faults', () => {
     expect(listener.bound).toBe(false);
     expect(listener.address).toBeUndefined();
     const again = createUdpEchoListener({ ...UDP_LISTENER_DEFAULTS, host: '127.0.0.1', port, logger: pino({ level: 'silent' }), stats });
-    opened.push(again);
+    udp.track(again);
     await expect(again.listen()).resolves.toMatchObject({ port });
   });
 

@@ -1,6 +1,6 @@
-// UDP echo metrics: present and 0 from the start, exact after real traffic, valid exposition.
+// UDP echo metrics: present and 0 from the start, exact after real traffic, in both formats. Linted by
+// promtool: test/external/prometheus.test.ts.
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { pino } from 'pino';
 import { Registry, type OpenMetricsContentType } from 'prom-client';
 import { createUdpEchoListener } from '../../../src/udp/listener.js';
@@ -8,7 +8,6 @@ import { registerUdpMetrics } from '../../../src/udp/metrics.js';
 import { createUdpStats } from '../../../src/udp/stats.js';
 import { patternedBytes } from '../../support/echo-client.js';
 import { parseExposition, sample } from '../../support/metrics.js';
-import { toolAvailable } from '../../support/tools.js';
 import { waitFor } from '../../support/wait.js';
 import { numberedDatagram, openUdpClient, pacedExchange } from '../../support/udp.js';
 import { UDP_LISTENER_DEFAULTS } from '../../support/config.js';
@@ -90,17 +89,10 @@ describe('UDP echo metrics', () => {
     expect(() => registerUdpMetrics(new Registry(), [])).toThrow();
   });
 
-  it('renders OpenMetrics too, and passes `promtool check metrics`', async (context) => {
-    const registry = new Registry();
-    registerUdpMetrics(registry, [{ stats: createUdpStats(), labels: { listener: 'udp://0.0.0.0:7000' } }]);
-    const text = await registry.metrics();
+  it('renders OpenMetrics too', async () => {
     const openMetrics = new Registry<OpenMetricsContentType>();
     openMetrics.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
     registerUdpMetrics(openMetrics, [{ stats: createUdpStats() }]);
     expect(await openMetrics.metrics()).toContain('# TYPE echo_udp_datagrams counter');
-    if (!toolAvailable('promtool', 'prometheus')) context.skip();
-    const result = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
-    expect(result.stdout + result.stderr).toBe('');
-    expect(result.status).toBe(0);
   });
 });
