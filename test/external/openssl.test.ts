@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { createTestPki, type TestPki } from '../support/certs.js';
 import { listenerPorts } from '../support/metrics.js';
 import { startService, type RunningService } from '../support/service.js';
-import { startTlsEcho, type TlsEcho } from '../support/tls.js';
+import { startTlsEchoWithPki, type TlsEcho } from '../support/tls.js';
 import { toolAvailable } from '../support/tools.js';
 import { waitFor, within } from '../support/wait.js';
 
@@ -45,14 +45,9 @@ function sClient(port: number, args: string[]) {
 describe.runIf(haveOpenssl)('TLS echo endpoint', () => {
   let pki: TestPki;
   let echo: TlsEcho;
-  beforeAll(async () => {
-    pki = createTestPki();
-    echo = await startTlsEcho({ certFile: pki.server.certFile, keyFile: pki.server.keyFile });
-  });
-  afterAll(async () => {
-    await echo?.stop();
-    pki?.cleanup();
-  });
+  let stop: () => Promise<void>;
+  beforeAll(async () => ({ pki, echo, stop } = await startTlsEchoWithPki()));
+  afterAll(() => stop?.());
 
   it('echoes a line through `openssl s_client -quiet`, verifying the server certificate', async () => {
     const client = sClient(echo.port, ['-quiet', '-CAfile', pki.caFile, '-verify_return_error', '-verify_ip', '127.0.0.1']);

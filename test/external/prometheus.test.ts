@@ -29,12 +29,8 @@ function echoNames(names: Iterable<string>): string[] {
 
 describe.skipIf(!hasPromtool)('promtool check metrics', () => {
   let running: RunningService;
-  beforeAll(async () => {
-    running = await startServiceAfterTraffic();
-  });
-  afterAll(async () => {
-    await running?.stop();
-  });
+  beforeAll(async () => void (running = await startServiceAfterTraffic()));
+  afterAll(() => running?.stop());
 
   it('passes on the text exposition of a service that has served traffic', async () => {
     const response = await getMetrics(running.httpPort);

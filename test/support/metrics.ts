@@ -1,5 +1,5 @@
 // The sidecar over HTTP, and what its /metrics says: Prometheus text parsed into samples.
-import { request } from 'node:http';
+import { request, type Agent } from 'node:http';
 import { expect } from 'vitest';
 
 /** An Accept header asking for OpenMetrics. */
@@ -13,12 +13,12 @@ export interface HttpResponse {
   body: string;
 }
 
-/** A plain HTTP request over a fresh connection (no keep-alive pooling between tests). */
-export function httpRequest(port: number, path: string, { method = 'GET', headers = {} as Record<string, string>, host = '127.0.0.1', body = undefined as string | undefined } = {}): Promise<HttpResponse> {
+/** A plain HTTP request, over a fresh connection unless an `agent` keeps connections alive (none is pooled between tests by default). */
+export function httpRequest(port: number, path: string, { method = 'GET', headers = {} as Record<string, string>, host = '127.0.0.1', body = undefined as string | undefined, agent = false as Agent | false } = {}): Promise<HttpResponse> {
   // Node frames no body for DELETE/OPTIONS/TRACE by default; say its length so the request is well-formed.
   if (body !== undefined) headers = { ...headers, 'content-length': String(Buffer.byteLength(body)) };
   return new Promise((resolve, reject) => {
-    const req = request({ host, port, path, method, headers, agent: false }, (res) => {
+    const req = request({ host, port, path, method, headers, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));

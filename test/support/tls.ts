@@ -7,7 +7,7 @@ import { connect as tlsConnect, type ConnectionOptions, type Server as TlsServer
 import { EchoConnection } from '../../src/tcp/connection.js';
 import { createEchoStats, type ByteTotals, type CloseReason } from '../../src/tcp/stats.js';
 import { createTlsEndpoint, type TlsEndpoint, type TlsFiles } from '../../src/tls/index.js';
-import type { TestCert } from './certs.js';
+import { createTestPki, type TestCert, type TestPki } from './certs.js';
 import { openClient } from './echo-client.js';
 import { capturingLogger } from './logger.js';
 import { within } from './wait.js';
@@ -61,6 +61,23 @@ export async function startTlsEcho(files: TlsFiles, handshakeTimeoutMs = 30_000)
       for (const connection of open) connection.forceClose();
       server.close();
       await within(once(server, 'close'), 5000, 'server close');
+    },
+  };
+}
+
+/**
+ * A test PKI and a TLS echo serving its server certificate (and, with `mutual`, requiring client
+ * certificates from its CA); stop() ends both.
+ */
+export async function startTlsEchoWithPki({ handshakeTimeoutMs = 30_000, mutual = false } = {}): Promise<{ pki: TestPki; echo: TlsEcho; stop(): Promise<void> }> {
+  const pki = createTestPki();
+  const echo = await startTlsEcho({ certFile: pki.server.certFile, keyFile: pki.server.keyFile, ...(mutual ? { clientCaFile: pki.caFile } : {}) }, handshakeTimeoutMs);
+  return {
+    pki,
+    echo,
+    async stop() {
+      await echo.stop();
+      pki.cleanup();
     },
   };
 }

@@ -10,7 +10,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { openClient, patternedBytes, roundTrip } from '../../support/echo-client.js';
@@ -71,21 +71,10 @@ function latencies(values: number[]): Latencies {
 }
 
 /** One probe from a fresh connection: its status and how long it took, or the error. */
-function probe(port: number, path: string): Promise<{ status: number; ms: number }> {
+async function probe(port: number, path: string): Promise<{ status: number; ms: number }> {
   const started = performance.now();
-  return within(
-    new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - started }));
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end();
-    }),
-    PROBE_TIMEOUT_MS,
-    `probe ${path}`,
-  );
+  const { status } = await within(httpRequest(port, path), PROBE_TIMEOUT_MS, `probe ${path}`);
+  return { status, ms: performance.now() - started };
 }
 
 /**
@@ -298,14 +287,7 @@ describe('sidecar under fast readers', () => {
     const scraper = (async () => {
       while (scraping && scrapes.length < 1000) {
         const started = performance.now();
-        const status = await new Promise<number>((resolve, reject) => {
-          const req = request({ host: '127.0.0.1', port: service!.httpPort, path: '/metrics', agent }, (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode ?? 0));
-          });
-          req.on('error', reject);
-          req.end();
-        });
+        const { status } = await httpRequest(service!.httpPort, '/metrics', { agent });
         scrapes.push({ status, ms: performance.now() - started });
       }
     })();

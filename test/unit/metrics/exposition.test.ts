@@ -78,12 +78,8 @@ describe('metrics exposition', () => {
 
 describe('OpenMetrics after traffic', () => {
   let running: RunningService;
-  beforeAll(async () => {
-    running = await startServiceAfterTraffic();
-  });
-  afterAll(async () => {
-    await running?.stop();
-  });
+  beforeAll(async () => void (running = await startServiceAfterTraffic()));
+  afterAll(() => running?.stop());
 
   it('renders OpenMetrics on request: content type, counters declared without _total, samples with it, # EOF', async () => {
     const response = await getMetrics(running.httpPort, OPENMETRICS_ACCEPT);

@@ -2,11 +2,11 @@
 // renderer, and over real sockets on a service built in this process. With worker processes:
 // test/service/metrics.test.ts.
 import { describe, expect, it } from 'vitest';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { Gauge } from 'prom-client';
 import type { Exposition } from '../../../src/metrics/exposition.js';
 import { singleFlight } from '../../../src/sidecar/single-flight.js';
-import { OPENMETRICS_ACCEPT } from '../../support/metrics.js';
+import { httpRequest, OPENMETRICS_ACCEPT } from '../../support/metrics.js';
 import { startServicesPerTest } from '../../support/service.js';
 import { waitFor } from '../../support/wait.js';
 
@@ -105,16 +105,7 @@ describe('scrapes that arrive together share renders (single flight with freshne
     const clients = 40;
     const perClient = 10;
     const agent = new Agent({ keepAlive: true, maxSockets: clients });
-    const get = () =>
-      new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port: running.httpPort, path: '/metrics', agent }, (res) => {
-          let body = '';
-          res.setEncoding('utf8').on('data', (text: string) => (body += text));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        req.on('error', reject);
-        req.end();
-      });
+    const get = () => httpRequest(running.httpPort, '/metrics', { agent });
     try {
       await Promise.all(Array.from({ length: clients }, () => get())); // every connection open
       const before = renders;

@@ -11,7 +11,7 @@ import type { EchoConnection } from '../../../src/tcp/connection.js';
 import { rawBytesRead, TlsMaterialError, type TlsFiles } from '../../../src/tls/index.js';
 import { createTestPki, type TestPki } from '../../support/certs.js';
 import { patternedBytes, readExactly } from '../../support/echo-client.js';
-import { openTls, startTlsEcho, tlsRoundTrip, type TlsEcho } from '../../support/tls.js';
+import { openTls, startTlsEcho, startTlsEchoWithPki, tlsRoundTrip, type TlsEcho } from '../../support/tls.js';
 import { waitFor, within } from '../../support/wait.js';
 
 function failureCount(echo: TlsEcho): number {
@@ -21,14 +21,9 @@ function failureCount(echo: TlsEcho): number {
 describe('TLS echo endpoint', () => {
   let pki: TestPki;
   let echo: TlsEcho;
-  beforeAll(async () => {
-    pki = createTestPki();
-    echo = await startTlsEcho({ certFile: pki.server.certFile, keyFile: pki.server.keyFile });
-  });
-  afterAll(async () => {
-    await echo?.stop();
-    pki?.cleanup();
-  });
+  let stop: () => Promise<void>;
+  beforeAll(async () => ({ pki, echo, stop } = await startTlsEchoWithPki()));
+  afterAll(() => stop?.());
 
   it('echoes byte-exact through Node TLS, verified against the test CA (all byte values, 1 MiB)', async () => {
     const allBytes = Buffer.from(Array.from({ length: 1024 }, (_, i) => i & 0xff));
@@ -189,16 +184,10 @@ describe('TLS echo endpoint', () => {
 });
 
 describe('handshake timeout', () => {
-  let pki: TestPki;
   let echo: TlsEcho;
-  beforeAll(async () => {
-    pki = createTestPki();
-    echo = await startTlsEcho({ certFile: pki.server.certFile, keyFile: pki.server.keyFile }, 300);
-  });
-  afterAll(async () => {
-    await echo?.stop();
-    pki?.cleanup();
-  });
+  let stop: () => Promise<void>;
+  beforeAll(async () => ({ echo, stop } = await startTlsEchoWithPki({ handshakeTimeoutMs: 300 })));
+  afterAll(() => stop?.());
 
   it('cuts a client that connects and stays silent, counted as timeout', async () => {
     const silent = netConnect({ host: '127.0.0.1', port: echo.port });
@@ -213,14 +202,9 @@ describe('handshake timeout', () => {
 describe('mutual TLS', () => {
   let pki: TestPki;
   let echo: TlsEcho;
-  beforeAll(async () => {
-    pki = createTestPki();
-    echo = await startTlsEcho({ certFile: pki.server.certFile, keyFile: pki.server.keyFile, clientCaFile: pki.caFile });
-  });
-  afterAll(async () => {
-    await echo?.stop();
-    pki?.cleanup();
-  });
+  let stop: () => Promise<void>;
+  beforeAll(async () => ({ pki, echo, stop } = await startTlsEchoWithPki({ mutual: true })));
+  afterAll(() => stop?.());
 
   it('echoes for a client with a certificate from the client CA', async () => {
     const payload = patternedBytes(70_000, 11);
