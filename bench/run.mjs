@@ -69,7 +69,7 @@ const DURATION = envNumber('BENCH_DURATION', 5, { min: 0.5 });
 const WARMUP = envNumber('BENCH_WARMUP', 1, { min: 0 });
 // At times a fresh tcp-echo served its very first connections slower for their whole life (bulk
 // 64 x 16 KiB: about 0.75x of bare Node, while connections opened a second later ran at full speed;
-// README "Performance"). Each fresh server first serves this much of the same load on other connections.
+// docs/performance.md). Each fresh server first serves this much of the same load on other connections.
 const PRIME = envNumber('BENCH_PRIME', 1, { min: 0 });
 const SERVER_CPU = envNumber('BENCH_SERVER_CPU', 0, { integer: true });
 const CLIENT_CPU = envNumber('BENCH_CLIENT_CPU', 1, { integer: true });
@@ -534,7 +534,7 @@ function verdicts({ med, ratios }) {
     out.push({ workload: 'scrape-cpu', label: 'scrape 1/s cost: server CPU per scrape x 1/s', op: '<', limit: 0.02, value: share, met: share < 0.02 });
   }
   // Throughput with and without scrapes, side by side: reported, not judged. Bulk throughput of one
-  // process swings by tens of percent between adjacent runs here, far more than 2% (README).
+  // process swings by tens of percent between adjacent runs here, far more than 2% (docs/performance.md).
   for (const [workload, label] of [['scrape-1hz', 'scrape 1/s throughput cost, paired runs'], ['scrape-fast', `scrape 1/s throughput cost, paired runs at ${SCRAPE_HZ} Hz / ${SCRAPE_HZ}`]]) {
     if (svc?.[workload]?.costPerHz !== undefined) out.push({ workload, label, info: true, limit: 0.02, value: svc[workload].costPerHz, spread: svc[workload].costRange });
   }

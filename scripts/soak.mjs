@@ -187,9 +187,11 @@ const traffic = () => [
 function rssBytes() {
   return Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
 }
+/** The sum of a metric's series (per-listener labels and all); undefined when it is absent. */
 function metric(body, name) {
-  const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(body);
-  return match ? Number(match[1]) : undefined;
+  let total;
+  for (const match of body.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) total = (total ?? 0) + Number(match[1]);
+  return total;
 }
 const samples = [];
 const t0 = Date.now();

@@ -64,7 +64,7 @@ describe.runIf(haveOpenssl)('TLS echo endpoint', () => {
 
   it('a client that rejects the server certificate (openssl s_client, unknown CA) is counted as server_cert_rejected', async () => {
     const before = echo.endpoint.stats.handshakeFailures.server_cert_rejected;
-    const otherCa = pki.selfSigned('some other CA', 'other-ca');
+    const otherCa = await pki.selfSigned('some other CA', 'other-ca');
     const client = sClient(echo.port, ['-quiet', '-CAfile', otherCa.certFile, '-verify_return_error']);
     try {
       // With -verify_return_error s_client aborts the handshake with an unknown_ca alert and exits.
@@ -99,7 +99,7 @@ describe.runIf(haveOpenssl)('ECHO_LISTENERS: every kind of listener in one servi
   let running: RunningService;
   let ports: Map<string, number>;
   beforeAll(async () => {
-    pki = createTestPki();
+    pki = await createTestPki();
     running = await startService({ ECHO_LISTENERS: 'tls://127.0.0.1:0', ECHO_TLS_CERT: pki.server.certFile, ECHO_TLS_KEY: pki.server.keyFile });
     ports = await listenerPorts(running.httpPort);
   });

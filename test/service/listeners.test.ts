@@ -39,7 +39,7 @@ describe('SIGHUP reloads the TLS certificate without dropping connections', () =
   afterAll(() => pki?.cleanup());
 
   it('an open connection keeps echoing; new handshakes get the new certificate', async () => {
-    pki = createTestPki();
+    pki = await createTestPki();
     const dir = mkdtempSync(join(tmpdir(), 'tcp-echo-reload-'));
     const certFile = join(dir, 'server.crt');
     const keyFile = join(dir, 'server.key');
@@ -52,7 +52,7 @@ describe('SIGHUP reloads the TLS certificate without dropping connections', () =
     const open = await openTls(port, tls);
     expect(open.getPeerCertificate().subject?.CN).toBe('tcp-echo test server');
 
-    const next = pki.issue('server', 'tcp-echo renewed server');
+    const next = await pki.issue('server', 'tcp-echo renewed server');
     copyFileSync(next.certFile, certFile);
     copyFileSync(next.keyFile, keyFile);
     service.kill('SIGHUP');

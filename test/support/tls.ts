@@ -70,7 +70,7 @@ export async function startTlsEcho(files: TlsFiles, handshakeTimeoutMs = 30_000)
  * certificates from its CA); stop() ends both.
  */
 export async function startTlsEchoWithPki({ handshakeTimeoutMs = 30_000, mutual = false } = {}): Promise<{ pki: TestPki; echo: TlsEcho; stop(): Promise<void> }> {
-  const pki = createTestPki();
+  const pki = await createTestPki();
   const echo = await startTlsEcho({ certFile: pki.server.certFile, keyFile: pki.server.keyFile, ...(mutual ? { clientCaFile: pki.caFile } : {}) }, handshakeTimeoutMs);
   return {
     pki,

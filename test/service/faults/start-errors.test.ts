@@ -10,8 +10,8 @@ const occupyTcp = busyPorts.tcp;
 const occupyUdp = busyPorts.udp;
 
 let pki: TestPki;
-beforeAll(() => {
-  pki = createTestPki();
+beforeAll(async () => {
+  pki = await createTestPki();
 });
 afterAll(() => pki?.cleanup());
 const tlsEnv = (): Record<string, string> => ({ ECHO_TLS_CERT: pki.server.certFile, ECHO_TLS_KEY: pki.server.keyFile });

@@ -15,7 +15,7 @@ describe('TLS renegotiation against the running service', () => {
   let service: ServiceProcess;
   let ports: Map<string, number>;
   beforeAll(async () => {
-    pki = createTestPki();
+    pki = await createTestPki();
     service = await spawnService({
       env: { ECHO_LISTENERS: 'tls://127.0.0.1:0,tls+proxy://127.0.0.1:0', ECHO_TLS_CERT: pki.server.certFile, ECHO_TLS_KEY: pki.server.keyFile },
     });

@@ -18,7 +18,7 @@ describe('ECHO_LISTENERS: every kind of listener in one service', () => {
   let ports: Map<string, number>;
 
   beforeAll(async () => {
-    pki = createTestPki();
+    pki = await createTestPki();
     running = await startService({
       ECHO_LISTENERS: 'tcp://127.0.0.1:0,tcp+proxy://127.0.0.1:0,tls://127.0.0.1:0,tls+proxy://127.0.0.1:0,udp://127.0.0.1:0',
       ECHO_TLS_CERT: pki.server.certFile,

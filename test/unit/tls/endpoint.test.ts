@@ -121,7 +121,7 @@ describe('TLS echo endpoint', () => {
   it('a Node client that refuses the server certificate just hangs up mid-handshake (no alert): counted as aborted', async () => {
     const before = echo.endpoint.stats.handshakeFailures.aborted;
     const accepted = echo.sockets.length;
-    const otherCa = pki.selfSigned('yet another CA', 'other-ca-2');
+    const otherCa = await pki.selfSigned('yet another CA', 'other-ca-2');
     await expect(openTls(echo.port, { ca: otherCa.certFile })).rejects.toThrow(/certificate/i);
     await waitFor(() => echo.endpoint.stats.handshakeFailures.aborted === before + 1, { what: 'the hang-up to be counted' });
     expect(echo.sockets.length).toBe(accepted);
@@ -239,7 +239,7 @@ describe('mutual TLS', () => {
   it('rejects a client whose certificate no trusted CA signed, counted as client_cert_rejected', async () => {
     const before = echo.endpoint.stats.handshakeFailures.client_cert_rejected;
     const accepted = echo.sockets.length;
-    const rogue = pki.selfSigned('rogue client', 'rogue');
+    const rogue = await pki.selfSigned('rogue client', 'rogue');
     const socket = await openTls(echo.port, { ca: pki.caFile, client: rogue }).catch(() => undefined);
     if (socket) {
       socket.on('error', () => {});
@@ -279,8 +279,8 @@ describe('reload', () => {
     renameSync(temporary, target);
   };
   beforeAll(async () => {
-    pki = createTestPki();
-    const first = pki.issue('server', 'server-one');
+    pki = await createTestPki();
+    const first = await pki.issue('server', 'server-one');
     files = { certFile: join(pki.dir, 'live.crt'), keyFile: join(pki.dir, 'live.key') };
     replace(files.certFile, first.certFile);
     replace(files.keyFile, first.keyFile);
@@ -301,7 +301,7 @@ describe('reload', () => {
     old.write(first);
     expect((await echoed).equals(first)).toBe(true);
 
-    const second = pki.issue('server', 'server-two');
+    const second = await pki.issue('server', 'server-two');
     replace(files.certFile, second.certFile);
     replace(files.keyFile, second.keyFile);
     const result = await echo.endpoint.reload();
@@ -336,7 +336,7 @@ describe('reload', () => {
     cleanups.push(() => open.destroy());
 
     // A key that belongs to another certificate (a half-finished deploy)...
-    const other = pki.issue('server', 'server-three');
+    const other = await pki.issue('server', 'server-three');
     replace(files.keyFile, other.keyFile);
     const mismatch = await echo.endpoint.reload();
     expect(mismatch.ok).toBe(false);
@@ -382,7 +382,7 @@ describe('reload', () => {
     const first = await sessionFrom();
     expect(first.next).toBeInstanceOf(Buffer);
     expect((await sessionFrom(first.next)).reused).toBe(true); // resumption works without a reload
-    const fifth = pki.issue('server', 'server-five');
+    const fifth = await pki.issue('server', 'server-five');
     replace(files.certFile, fifth.certFile);
     replace(files.keyFile, fifth.keyFile);
     expect(await echo.endpoint.reload()).toMatchObject({ ok: true });
@@ -392,7 +392,7 @@ describe('reload', () => {
   });
 
   it('concurrent reloads are serialised and all succeed', async () => {
-    const fourth = pki.issue('server', 'server-four');
+    const fourth = await pki.issue('server', 'server-four');
     replace(files.certFile, fourth.certFile);
     replace(files.keyFile, fourth.keyFile);
     const results = await Promise.all([echo.endpoint.reload(), echo.endpoint.reload(), echo.endpoint.reload()]);

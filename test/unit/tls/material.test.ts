@@ -14,8 +14,8 @@ describe('loadTlsMaterial', () => {
     writeFileSync(path, content);
     return path;
   };
-  beforeAll(() => {
-    pki = createTestPki();
+  beforeAll(async () => {
+    pki = await createTestPki();
   });
   afterAll(() => pki.cleanup());
 
