@@ -501,6 +501,8 @@ describe('Prometheus alerting rules', () => {
 
   it('cover what an operator needs, each with a severity, summary, description and runbook', () => {
     expect(alertRules.map((r) => r.alert).sort()).toEqual([
+      'TcpEchoCertificateExpiresSoon',
+      'TcpEchoCertificateExpiring',
       'TcpEchoConnectionsNearLimit',
       'TcpEchoConnectionsRejected',
       'TcpEchoEventLoopLag',

@@ -1,4 +1,4 @@
-// Abuse of the sidecar by clients that send whatever they like (issue 12): pipelined bursts and floods
+// Abuse of the sidecar by clients that send whatever they like: pipelined bursts and floods
 // of every route, fast and slow readers, large headers, more connections than the process has
 // descriptors, against the built service in a child process. During each attack a fresh client's
 // /livez and /readyz must answer within 100 ms (p99), an echo client keeps getting back exactly what
@@ -224,7 +224,7 @@ afterEach(async () => {
   service = undefined;
 });
 
-describe('sidecar under pipelined bursts (issue 12: 4 connections x 5,000 requests, never read)', () => {
+describe('sidecar under pipelined bursts (4 connections x 5,000 requests, never read)', () => {
   it.each([
     ['GET /metrics', request4('/metrics')],
     ['GET /healthz', request4('/healthz')],

@@ -26,7 +26,7 @@ describe('metrics exposition', () => {
     expect(sample(samples, 'echo_connection_duration_seconds_bucket{le="+Inf"}')).toBe(0);
     expect(sample(samples, 'echo_max_connections')).toBe(123);
     expect(sample(samples, `echo_build_info{version="test",nodejs="${process.version}"}`)).toBe(1);
-    // The sidecar's admission control (issue 12), this scrape being the one connection and request.
+    // The sidecar's admission control, this scrape being the one connection and request.
     for (const reason of ['pipelined', 'max_connections']) expect(sample(samples, `echo_http_connections_shed_total{reason="${reason}"}`), reason).toBe(0);
     expect(sample(samples, 'echo_http_requests_delayed_total')).toBe(0);
     expect(sample(samples, 'echo_http_connections_active')).toBe(1);

@@ -1,4 +1,4 @@
-// Sources the UDP echo must not answer (issue 12, CVE-1999-0103 class), over real datagrams on loopback:
+// Sources the UDP echo must not answer (the CVE-1999-0103 class), over real datagrams on loopback:
 // every privileged source port, port 0, the reflection ports above 1023, the listener's own port and
 // those of the other listeners of the process (from any address); normal clients on every other port
 // are still echoed byte-exact; a per-source rate limit bounds what is left (a ping-pong with an echo
