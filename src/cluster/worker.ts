@@ -61,7 +61,7 @@ export async function runWorker(config: Config, deps: WorkerDeps): Promise<void>
       draining = true;
       void drainListeners(group, { quietMs: config.shutdown.quietMs, deadline: now() + message.remainingMs, now, logger })
         .then(async (outcome) => {
-          listeners.stopGuard();
+          listeners.stopBackgroundTasks();
           // The final counters go with the goodbye, so the primary's totals include the whole drain.
           await send({ type: 'tcp-echo:drained', outcome, metrics: await snapshot() });
         })

@@ -107,6 +107,7 @@ export function parseConfig(argv: readonly string[], env: Env): ParseOutcome {
       idleTimeoutMs: values.idleTimeoutMs,
       maxLifetimeMs: values.maxLifetimeMs,
       maxPendingBytes: values.maxPendingBytes,
+      keepAliveMs: values.keepAliveMs,
       proxyTimeoutMs: values.proxyTimeoutMs,
       banner: values.banner,
     },
@@ -140,7 +141,7 @@ export function defaultConfig(): Config {
   return outcome.config;
 }
 
-const LISTENER_PATTERN = /^([a-z+]+):\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d+)$/;
+const LISTENER_PATTERN = /^([a-z+]+):\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+|\*):(\d+)$/;
 const MAX_LISTENERS = 32;
 
 function listenerSpec(scheme: ListenerScheme, host: string, port: number, origin: string): ListenerSpec {

@@ -1,7 +1,7 @@
 // Every setting, once: its environment variable, flag, default, help line and parser. Parsing,
 // --help, error lines and the settings other modules name all read this table.
 import { availableParallelism } from 'node:os';
-import { LOG_LEVELS, LISTENER_SCHEMES, type LogLevel, type MemoryBudgetSetting } from './types.js';
+import { ANY_HOST, LOG_LEVELS, LISTENER_SCHEMES, type LogLevel, type MemoryBudgetSetting } from './types.js';
 
 export interface Setting<T> {
   readonly env: string;
@@ -33,8 +33,14 @@ const wholeNumberFrom = (min: number, max: number) => (raw: string) => {
 };
 export const parsePort = wholeNumber(65535);
 const milliseconds = wholeNumber(MAX_TIMER_MS);
-const hostname = (raw: string) => (/^[A-Za-z0-9.:_-]+$/.test(raw) && raw.length <= 253 ? raw : undefined);
+const hostname = (raw: string) => (raw === ANY_HOST || (/^[A-Za-z0-9.:_-]+$/.test(raw) && raw.length <= 253) ? raw : undefined);
 const logLevel = (raw: string) => LOG_LEVELS.find((level): level is LogLevel => level === raw);
+// TCP_KEEPIDLE is whole seconds, at most 32767 on Linux.
+const MAX_KEEPALIVE_MS = 32_767_000;
+const keepAliveMs = (raw: string) => {
+  const n = wholeNumber(MAX_KEEPALIVE_MS)(raw);
+  return n === 0 || (n !== undefined && n >= 1000) ? n : undefined;
+};
 const onOff = (raw: string) => (raw === 'on' ? true : raw === 'off' ? false : undefined);
 const anyText = (max: number) => (raw: string) => (raw.length <= max && !/[\0\r\n]/.test(raw) ? raw : undefined);
 // RFC 6750 b64token: what fits in `Authorization: Bearer <token>` unquoted. Empty = no token.
@@ -55,13 +61,15 @@ const workerCount = (raw: string) => (raw === 'auto' ? availableParallelism() : 
 
 const PORT_ALLOWED = 'an integer from 0 to 65535 (0 = ephemeral)';
 const MS_ALLOWED = `an integer number of milliseconds from 0 to ${MAX_TIMER_MS}`;
-const HOST_ALLOWED = 'an IP address or hostname';
+const HOST_ALLOWED = `${ANY_HOST} (every address family the host has), an IP address or a hostname`;
 export const LISTENERS_ALLOWED = `empty (use ECHO_HOST/ECHO_PORT), or a comma-separated list of scheme://host:port with scheme ${LISTENER_SCHEMES.join(', ')}`;
 
 export const SETTINGS = {
-  host: setting({ env: 'ECHO_HOST', flag: '--host', fallback: '0.0.0.0', meaning: 'echo listener address', parse: hostname, allowed: HOST_ALLOWED }),
+  // `*` listens on every address family the host has, so probes and clients reach the pod on an
+  // IPv6-only or dual-stack cluster as well as on IPv4; 0.0.0.0 or :: pins one family.
+  host: setting({ env: 'ECHO_HOST', flag: '--host', fallback: ANY_HOST, meaning: 'echo listener address (* = every address family: :: with IPv4-mapped, else 0.0.0.0)', parse: hostname, allowed: HOST_ALLOWED }),
   port: setting({ env: 'ECHO_PORT', flag: '--port', fallback: '7000', meaning: 'echo listener port (0 = ephemeral)', parse: parsePort, allowed: PORT_ALLOWED }),
-  httpHost: setting({ env: 'HTTP_HOST', flag: '--http-host', fallback: '0.0.0.0', meaning: 'sidecar (health, metrics) address', parse: hostname, allowed: HOST_ALLOWED }),
+  httpHost: setting({ env: 'HTTP_HOST', flag: '--http-host', fallback: ANY_HOST, meaning: 'sidecar (health, metrics) address (* = every address family)', parse: hostname, allowed: HOST_ALLOWED }),
   httpPort: setting({ env: 'HTTP_PORT', flag: '--http-port', fallback: '8080', meaning: 'sidecar port (0 = ephemeral)', parse: parsePort, allowed: PORT_ALLOWED }),
   logLevel: setting({ env: 'LOG_LEVEL', flag: '--log-level', fallback: 'info', meaning: 'log level', parse: logLevel, allowed: `one of ${LOG_LEVELS.join(', ')}` }),
   shutdownTimeoutMs: setting({ env: 'SHUTDOWN_TIMEOUT_MS', flag: '--shutdown-timeout-ms', fallback: '25000', meaning: 'drain deadline after SIGTERM', parse: milliseconds, allowed: MS_ALLOWED }),
@@ -71,10 +79,14 @@ export const SETTINGS = {
   workers: setting({ env: 'ECHO_WORKERS', flag: '--workers', fallback: '1', meaning: 'echo worker processes sharing the port (auto = one per CPU)', parse: workerCount, allowed: `an integer from 1 to ${MAX_WORKERS}, or auto (one per available CPU)` }),
   idleTimeoutMs: setting({ env: 'ECHO_IDLE_TIMEOUT_MS', flag: '--idle-timeout-ms', fallback: '0', meaning: 'close a connection silent this long (0 = off)', parse: milliseconds, allowed: MS_ALLOWED }),
   maxLifetimeMs: setting({ env: 'ECHO_MAX_CONNECTION_LIFETIME_MS', flag: '--max-connection-lifetime-ms', fallback: '0', meaning: 'stop reading, flush and close a connection open this long (0 = off)', parse: milliseconds, allowed: MS_ALLOWED }),
+  // On by default, and well inside the idle cuts of cloud load balancers (Azure 4 min, AWS NLB 350 s):
+  // an idle client behind one keeps its connection, and a client that vanished without a FIN or RST
+  // is found and its connection closed instead of held forever. 0 reproduces the idle cuts.
+  keepAliveMs: setting({ env: 'ECHO_TCP_KEEPALIVE_MS', flag: '--tcp-keepalive-ms', fallback: '120000', meaning: 'TCP keepalive probes after this long without traffic on a connection (0 = off)', parse: keepAliveMs, allowed: `0 (off), or an integer number of milliseconds from 1000 to ${MAX_KEEPALIVE_MS} (whole seconds count)` }),
   maxPendingBytes: setting({ env: 'ECHO_MAX_PENDING_BYTES', flag: '--max-pending-bytes', fallback: '65536', meaning: 'per-connection buffer high-water mark; reading pauses above it', parse: wholeNumberFrom(MIN_PENDING_BYTES, MAX_PENDING_BYTES), allowed: `an integer number of bytes from ${MIN_PENDING_BYTES} to ${MAX_PENDING_BYTES}` }),
   listeners: setting({ env: 'ECHO_LISTENERS', flag: '--listeners', fallback: '', meaning: 'several listeners: scheme://host:port,... (tcp, tcp+proxy, tls, tls+proxy, udp); empty = tcp://ECHO_HOST:ECHO_PORT', parse: anyText(4096), allowed: LISTENERS_ALLOWED }),
-  tlsCert: setting({ env: 'ECHO_TLS_CERT', flag: '--tls-cert', fallback: '', meaning: 'PEM certificate (chain) file for tls listeners; reloaded on SIGHUP', parse: anyText(4096), allowed: 'a file path' }),
-  tlsKey: setting({ env: 'ECHO_TLS_KEY', flag: '--tls-key', fallback: '', meaning: 'PEM private key file for tls listeners; reloaded on SIGHUP', parse: anyText(4096), allowed: 'a file path' }),
+  tlsCert: setting({ env: 'ECHO_TLS_CERT', flag: '--tls-cert', fallback: '', meaning: 'PEM certificate (chain) file for tls listeners; reloaded when it changes and on SIGHUP', parse: anyText(4096), allowed: 'a file path' }),
+  tlsKey: setting({ env: 'ECHO_TLS_KEY', flag: '--tls-key', fallback: '', meaning: 'PEM private key file for tls listeners; reloaded when it changes and on SIGHUP', parse: anyText(4096), allowed: 'a file path' }),
   tlsClientCa: setting({ env: 'ECHO_TLS_CLIENT_CA', flag: '--tls-client-ca', fallback: '', meaning: 'PEM CA file: tls listeners require client certificates it signed (mTLS)', parse: anyText(4096), allowed: 'a file path' }),
   tlsHandshakeTimeoutMs: setting({ env: 'ECHO_TLS_HANDSHAKE_TIMEOUT_MS', flag: '--tls-handshake-timeout-ms', fallback: '10000', meaning: "tls listeners: deadline for a client's handshake", parse: wholeNumberFrom(1, 600_000), allowed: 'an integer number of milliseconds from 1 to 600000' }),
   udpMaxDatagramBytes: setting({ env: 'ECHO_UDP_MAX_DATAGRAM_BYTES', flag: '--udp-max-datagram-bytes', fallback: '0', meaning: 'udp listeners: larger datagrams are dropped and counted (0 = protocol maximum)', parse: wholeNumber(65527), allowed: 'an integer from 0 (protocol maximum) to 65527' }),

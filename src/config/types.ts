@@ -1,4 +1,13 @@
 // What a parsed configuration holds: the service's settings as the rest of the code uses them.
+/**
+ * The host that means every address family the host has: Node's unspecified address (`::`, which
+ * takes IPv4 clients as IPv4-mapped addresses, falling back to `0.0.0.0` where IPv6 is absent).
+ */
+export const ANY_HOST = '*';
+
+/** The address to hand to listen()/bind(): undefined for ANY_HOST, so Node picks the family. */
+export const bindAddress = (host: string): string | undefined => (host === ANY_HOST ? undefined : host);
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -60,6 +69,8 @@ export interface Config {
     readonly idleTimeoutMs: number;
     /** 0 = off; a connection open this long stops being read, is flushed and closed. */
     readonly maxLifetimeMs: number;
+    /** TCP keepalive idle time on accepted connections; 0 = off. */
+    readonly keepAliveMs: number;
     /** highWaterMark of accepted sockets: bounds what a client that does not read can make the server hold. */
     readonly maxPendingBytes: number;
     /** On +proxy listeners: how long a client may take to send its PROXY header. */

@@ -11,6 +11,7 @@ import { registerProxyMetrics } from '../proxy/metrics.js';
 import { registerTcpMetrics } from '../tcp/metrics.js';
 import type { TlsMaterial } from '../tls/index.js';
 import { registerTlsMetrics } from '../tls/metrics.js';
+import { watchFiles, type FileWatch } from '../tls/watch.js';
 import { registerUdpMetrics } from '../udp/metrics.js';
 import { createSourcePortPolicy } from '../udp/source-ports.js';
 import { createSourceRateLimiter } from '../udp/source-rate.js';
@@ -18,12 +19,19 @@ import { createListenerGroup, type ListenerGroup } from './group.js';
 import { createTcpListener, type TcpListener } from './tcp.js';
 import { createUdpListener, type UdpListener } from './udp.js';
 
+/**
+ * After the certificate files change, how long they must be quiet before they are re-read: the
+ * kubelet's symlink swap is atomic, a writer that copies the files one by one is done by then, and
+ * a renewed certificate reaches new handshakes within a couple of seconds.
+ */
+const TLS_FILES_SETTLE_MS = 1000;
+
 export interface ProcessListeners {
   readonly group: ListenerGroup;
   /** Binds every listener, then starts the memory guard. */
   listen(): Promise<AddressInfo>;
-  /** Stops the memory guard (after the drain). */
-  stopGuard(): void;
+  /** Stops the memory guard and the certificate watch (after the drain). */
+  stopBackgroundTasks(): void;
   /** True while the memory guard refuses new connections (readiness says so). */
   overloaded(): boolean;
   /** Re-reads the certificate and key of every tls listener (SIGHUP); a failure keeps the old ones. */
@@ -107,6 +115,7 @@ export function createProcessListeners(config: Pick<Config, 'listeners' | 'echo'
   if (udp.length > 0) registerUdpMetrics(registry, udp.map((listener) => ({ stats: listener.stats, labels: { listener: listener.spec.name } })));
   registerMemoryGuardMetrics(registry, guard, sampleMemory);
 
+  let certificateWatch: FileWatch | undefined;
   const addUp = (read: (listener: TcpListener) => Record<string, number>) => {
     const total: Record<string, number> = {};
     for (const listener of tcp) for (const [key, value] of Object.entries(read(listener))) total[key] = (total[key] ?? 0) + value;
@@ -117,9 +126,20 @@ export function createProcessListeners(config: Pick<Config, 'listeners' | 'echo'
     async listen() {
       const address = await group.listen();
       guard?.start();
+      if (config.tls && tcp.some((listener) => listener.tls)) {
+        const { certFile, keyFile, clientCaFile } = config.tls;
+        certificateWatch = watchFiles([certFile, keyFile, ...(clientCaFile ? [clientCaFile] : [])], {
+          settleMs: TLS_FILES_SETTLE_MS,
+          onSettled: () => void Promise.all(tcp.map((listener) => listener.tls?.endpoint()?.reloadIfChanged())),
+          logger: logger.child({ component: 'tls-watch' }),
+        });
+      }
       return address;
     },
-    stopGuard: () => guard?.stop(),
+    stopBackgroundTasks() {
+      guard?.stop();
+      certificateWatch?.close();
+    },
     overloaded: () => guard?.active('refuse_connections') ?? false,
     async reloadTls() {
       await Promise.all(tcp.map((listener) => listener.tls?.endpoint()?.reload()));

@@ -40,6 +40,7 @@ export function createTcpListener(spec: ListenerSpec, config: Pick<Config, 'echo
     idleTimeoutMs: config.echo.idleTimeoutMs,
     maxLifetimeMs: config.echo.maxLifetimeMs,
     maxPendingBytes: config.echo.maxPendingBytes,
+    keepAliveMs: config.echo.keepAliveMs,
     reusePort: deps.reusePort,
     proxy: spec.proxy,
     proxyTimeoutMs: config.echo.proxyTimeoutMs,

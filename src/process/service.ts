@@ -50,7 +50,7 @@ export function createService(config: Config, deps: ServiceDeps): Runnable {
     ready: () => group.accepting && !listeners.overloaded(),
     async drain(deadline) {
       const outcome = await drainListeners(group, { quietMs: config.shutdown.quietMs, deadline, now, logger });
-      listeners.stopGuard();
+      listeners.stopBackgroundTasks();
       return { outcome };
     },
     async reload() {

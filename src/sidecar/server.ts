@@ -4,6 +4,7 @@ import type { ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { bindAddress } from '../config/types.js';
 import { descriptorHeadroom, procDescriptors } from '../tcp/descriptors.js';
 import type { MetricsRenderer } from '../metrics/exposition.js';
 import { createAdmission } from './admission.js';
@@ -118,7 +119,7 @@ export function createSidecar({ host, port, logger, health, metrics, registry, r
     async listen() {
       // Listening on app.server directly: app.listen() logs a line per interface, and main logs one line for both listeners.
       await app.ready();
-      app.server.listen({ host, port });
+      app.server.listen({ host: bindAddress(host), port });
       await Promise.race([once(app.server, 'listening'), once(app.server, 'error').then(([error]) => Promise.reject(error))]);
       address = app.server.address() as AddressInfo;
       return address;

@@ -1,12 +1,13 @@
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { bindAddress } from '../config/types.js';
 import type { TlsEndpoint } from '../tls/index.js';
 import type { Logger } from 'pino';
 import { observe } from '../metrics/bucket-histogram.js';
 import { EchoConnection, type ConnectionIntro } from './connection.js';
 import { createAcceptTrouble } from './accept-trouble.js';
 import { descriptorBudget, procDescriptors, type DescriptorSource } from './descriptors.js';
-import { createAcceptServer, setNoDelayForAccepted } from './server.js';
+import { createAcceptServer, setOptionsForAccepted, type InheritedOptions } from './server.js';
 import type { AcceptErrorCode, ByteTotals, CloseReason, EchoStats, RejectReason } from './stats.js';
 
 export interface EchoListenerOptions {
@@ -16,6 +17,8 @@ export interface EchoListenerOptions {
   readonly idleTimeoutMs: number;
   /** 0 or absent = no cap. */
   readonly maxLifetimeMs?: number;
+  /** TCP keepalive on accepted connections: probes after this long without traffic; 0 or absent = off. */
+  readonly keepAliveMs?: number;
   /** highWaterMark of accepted sockets (absent = Node's default). */
   readonly maxPendingBytes?: number;
   /** For tests: the process's descriptor limit and how many are open (default: read from /proc on Linux). */
@@ -106,10 +109,12 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
   const serverOptions = { allowHalfOpen: true, ...(options.maxPendingBytes ? { highWaterMark: options.maxPendingBytes } : {}) };
   // An echo is a latency test tool: never hold a reply back for Nagle. Set once on the listening
   // socket where accepted sockets inherit it, else on each connection.
-  let noDelayInherited = false;
+  let inherited: InheritedOptions = { noDelay: false, keepAlive: false };
+  const keepAliveMs = options.keepAliveMs ?? 0;
   const startEcho = (socket: Socket, intro: ConnectionIntro) => {
     stats.accepted++;
-    if (!noDelayInherited) socket.setNoDelay(true);
+    if (!inherited.noDelay) socket.setNoDelay(true);
+    if (keepAliveMs > 0 && !inherited.keepAlive) socket.setKeepAlive(true, keepAliveMs);
     trouble.accepted(connections.size + 1);
     // The peer address costs a syscall: only the banner needs it here.
     const banner = options.banner?.(intro.remote ?? `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
@@ -182,10 +187,10 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
       server.on('drop', onDrop);
       // Port 0 with a socket per worker would give each worker a different port.
       const reusePort = options.reusePort === true && options.port !== 0;
-      server.listen({ host: options.host, port: options.port, ...(reusePort ? { reusePort } : {}) });
+      server.listen({ host: bindAddress(options.host), port: options.port, ...(reusePort ? { reusePort } : {}) });
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(error))]);
       server.on('error', onServerError);
-      noDelayInherited = setNoDelayForAccepted(server);
+      inherited = setOptionsForAccepted(server, keepAliveMs);
       applyDescriptorBudget();
       accepting = true;
       return server.address() as AddressInfo;

@@ -93,14 +93,29 @@ export function createAcceptServer(options: AcceptServerOptions, tlsEndpoint: Tl
   return { server: build(), awaitingHeader };
 }
 
+/** Which options accepted sockets inherit from the listening socket (the rest are set per connection). */
+export interface InheritedOptions {
+  readonly noDelay: boolean;
+  readonly keepAlive: boolean;
+}
+
+interface ListeningHandle {
+  setNoDelay?: (enable: boolean) => number;
+  setKeepAlive?: (enable: boolean, delaySeconds: number) => number;
+}
+
 /**
- * Linux copies TCP_NODELAY from a listening socket to every socket it accepts: set on the listener,
- * it saves a setsockopt per connection (measurable under connection churn). Node has no public call
- * for it, so this reaches the listening handle; false (and the caller sets it per connection)
- * elsewhere or if the handle has no such call.
+ * Linux copies TCP_NODELAY, SO_KEEPALIVE and the keepalive idle time from a listening socket to every
+ * socket it accepts (and starts the keepalive timer): set on the listener, they save setsockopt calls
+ * per connection (measurable under connection churn). Node has no public call for it, so this
+ * reaches the listening handle; where that is not possible the caller sets them per connection.
+ * `keepAliveMs` 0 leaves keepalive off.
  */
-export function setNoDelayForAccepted(server: Server): boolean {
-  if (process.platform !== 'linux') return false;
-  const handle = (server as Server & { _handle?: { setNoDelay?: (enable: boolean) => number } })._handle;
-  return handle?.setNoDelay?.(true) === 0;
+export function setOptionsForAccepted(server: Server, keepAliveMs: number): InheritedOptions {
+  if (process.platform !== 'linux') return { noDelay: false, keepAlive: false };
+  const handle = (server as Server & { _handle?: ListeningHandle })._handle;
+  return {
+    noDelay: handle?.setNoDelay?.(true) === 0,
+    keepAlive: keepAliveMs > 0 && handle?.setKeepAlive?.(true, Math.floor(keepAliveMs / 1000)) === 0,
+  };
 }

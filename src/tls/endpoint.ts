@@ -21,7 +21,8 @@ export interface TlsEndpointOptions {
   readonly material?: TlsMaterial;
 }
 
-export type TlsReloadResult = { readonly ok: true; readonly certificate: CertificateSummary } | { readonly ok: false; readonly error: Error };
+/** `changed: false`: the files hold what is already in use, so nothing was reloaded or counted. */
+export type TlsReloadResult = { readonly ok: true; readonly changed: boolean; readonly certificate: CertificateSummary } | { readonly ok: false; readonly error: Error };
 
 export interface TlsEndpoint {
   /**
@@ -52,6 +53,8 @@ export interface TlsEndpoint {
    * serialised; each reads the files afresh.
    */
   reload(): Promise<TlsReloadResult>;
+  /** The same, but a no-op when the files hold the material already in use (a watched directory changed for another reason). */
+  reloadIfChanged(): Promise<TlsReloadResult>;
 }
 
 export async function createTlsEndpoint(options: TlsEndpointOptions): Promise<TlsEndpoint> {
@@ -100,22 +103,35 @@ export async function createTlsEndpoint(options: TlsEndpointOptions): Promise<Tl
   };
 
   let queue: Promise<unknown> = Promise.resolve();
-  const reloadOnce = async (): Promise<TlsReloadResult> => {
+  const sameAsInUse = (next: TlsMaterial) =>
+    next.cert.equals(material.cert) && next.key.equals(material.key) && (next.clientCa === undefined ? material.clientCa === undefined : material.clientCa?.equals(next.clientCa) === true);
+  const reloadOnce = async (onlyIfChanged: boolean): Promise<TlsReloadResult> => {
     try {
       const next = await loadTlsMaterial(files);
+      if (onlyIfChanged && sameAsInUse(next)) {
+        logger.debug({ event: 'tls_files_unchanged', subject: material.certificate.subject }, 'certificate files changed on disk but hold the certificate in use');
+        return { ok: true, changed: false, certificate: material.certificate };
+      }
       for (const server of servers) server.setSecureContext(contextOptions(next));
       material = next;
       stats.reloads++;
       stats.certificateNotAfterSeconds = Math.floor(next.certificate.notAfter.getTime() / 1000);
       const { subject, issuer, fingerprint256, notAfter } = next.certificate;
       logger.info({ event: 'tls_reloaded', subject, issuer, fingerprint256, notAfter: notAfter.toISOString() }, 'TLS certificate reloaded');
-      return { ok: true, certificate: next.certificate };
+      return { ok: true, changed: true, certificate: next.certificate };
     } catch (caught) {
       const error = caught instanceof Error ? caught : new Error(String(caught));
       stats.reloadFailures++;
       logger.error({ event: 'tls_reload_failed', err: error, keptSubject: material.certificate.subject }, `TLS reload failed, keeping the previous certificate: ${error.message}`);
       return { ok: false, error };
     }
+  };
+
+  // One reload at a time, in the order asked (SIGHUP and the file watch may ask at once).
+  const enqueue = (onlyIfChanged: boolean) => {
+    const result = queue.then(() => reloadOnce(onlyIfChanged));
+    queue = result;
+    return result;
   };
 
   const endpoint: TlsEndpoint = {
@@ -139,11 +155,8 @@ export async function createTlsEndpoint(options: TlsEndpointOptions): Promise<Tl
       endpoint.attach(server);
       return server;
     },
-    reload() {
-      const result = queue.then(reloadOnce);
-      queue = result;
-      return result;
-    },
+    reload: () => enqueue(false),
+    reloadIfChanged: () => enqueue(true),
   };
   return endpoint;
 }

@@ -3,7 +3,8 @@
 // process's own ports, the small services, known reflectors) or is over its rate (source-rate.ts).
 // One socket; the per-datagram path does a table lookup, a few additions and one send, never a log
 // line, a label lookup or a copy.
-import { createSocket as dgramCreateSocket, type RemoteInfo, type Socket, type SocketOptions } from 'node:dgram';
+import { createSocket as dgramCreateSocket, type RemoteInfo, type Socket, type SocketOptions, type SocketType } from 'node:dgram';
+import { ANY_HOST } from '../config/types.js';
 import { isIP, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createSourcePortPolicy, SOURCE_PORT_ALLOWED, SOURCE_PORT_LOOP, type SourcePortPolicy } from './source-ports.js';
@@ -18,7 +19,7 @@ export const MAX_UDP6_PAYLOAD = 65_527;
 export const DEFAULT_WARN_INTERVAL_MS = 10_000;
 
 export interface UdpEchoListenerOptions {
-  /** An IPv6 literal opens a udp6 socket (dual-stack for `::` where the OS allows it); anything else udp4. */
+  /** An IPv6 literal opens a udp6 socket (dual-stack for `::` where the OS allows it); `*` udp6 on :: falling back to udp4 on 0.0.0.0; anything else udp4. */
   readonly host: string;
   /** 0 = ephemeral. */
   readonly port: number;
@@ -68,10 +69,39 @@ interface TroubleState {
   notLogged: number;
 }
 
+/** Binds `s`; on failure closes it and rejects. */
+async function bindSocket(s: Socket, port: number, address: string): Promise<Socket> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onBindError = (error: Error) => {
+        s.removeListener('listening', onListening);
+        reject(error);
+      };
+      const onListening = () => {
+        s.removeListener('error', onBindError);
+        resolve();
+      };
+      s.once('error', onBindError);
+      s.once('listening', onListening);
+      s.bind({ port, address });
+    });
+    return s;
+  } catch (error) {
+    try {
+      s.close();
+    } catch {
+      // not open: nothing to release
+    }
+    throw error;
+  }
+}
+
 export function createUdpEchoListener(options: UdpEchoListenerOptions): UdpEchoListener {
   const { stats, logger } = options;
-  const type = isIP(options.host) === 6 ? 'udp6' : 'udp4';
-  const protocolMax = type === 'udp6' ? MAX_UDP6_PAYLOAD : MAX_UDP4_PAYLOAD;
+  // `*`: a dual-stack udp6 socket on ::, or udp4 on 0.0.0.0 where the host has no IPv6.
+  const candidates: ReadonlyArray<readonly [SocketType, string]> =
+    options.host === ANY_HOST ? [['udp6', '::'], ['udp4', '0.0.0.0']] : [[isIP(options.host) === 6 ? 'udp6' : 'udp4', options.host]];
+  const protocolMax = candidates[0]?.[0] === 'udp6' ? MAX_UDP6_PAYLOAD : MAX_UDP4_PAYLOAD;
   const maxDatagramBytes = options.maxDatagramBytes ?? protocolMax;
   const { maxQueuedSends, recvBufferSize, sendBufferSize } = options;
   const warnIntervalMs = options.warnIntervalMs ?? DEFAULT_WARN_INTERVAL_MS;
@@ -204,31 +234,20 @@ export function createUdpEchoListener(options: UdpEchoListenerOptions): UdpEchoL
   return {
     async listen() {
       if (socket || closing) throw new Error('udp echo listener: listen() can be called once, before close()');
-      const s = createSocket({ type });
-      socket = s;
-      try {
-        await new Promise<void>((resolve, reject) => {
-          const onBindError = (error: Error) => {
-            s.removeListener('listening', onListening);
-            reject(error);
-          };
-          const onListening = () => {
-            s.removeListener('error', onBindError);
-            resolve();
-          };
-          s.once('error', onBindError);
-          s.once('listening', onListening);
-          s.bind({ port: options.port, address: options.host });
-        });
-      } catch (error) {
+      let s: Socket | undefined;
+      for (const [i, [type, bindTo]] of candidates.entries()) {
         try {
-          s.close();
-        } catch {
-          // not open: nothing to release
+          s = await bindSocket(createSocket({ type }), options.port, bindTo);
+          break;
+        } catch (error) {
+          const familyMissing = (error as NodeJS.ErrnoException).code === 'EAFNOSUPPORT';
+          if (familyMissing && i < candidates.length - 1) continue;
+          closing = Promise.resolve();
+          throw error;
         }
-        closing = Promise.resolve();
-        throw error;
       }
+      if (!s) throw new Error('udp echo listener: no address to bind');
+      socket = s;
       s.on('error', onSocketError);
       s.on('message', onMessage);
       applyBufferSizes(s);

@@ -23,9 +23,9 @@ export const PROXY_TIMEOUT_MS = defaults.echo.proxyTimeoutMs;
  * value, and where it lands in Config.
  */
 export const DOCUMENTED_SETTINGS = [
-  { env: 'ECHO_HOST', flag: '--host', fallback: '0.0.0.0', value: '127.0.0.1', other: '10.1.2.3', path: ['echo', 'host'] },
+  { env: 'ECHO_HOST', flag: '--host', fallback: '*', value: '127.0.0.1', other: '10.1.2.3', path: ['echo', 'host'] },
   { env: 'ECHO_PORT', flag: '--port', fallback: '7000', value: '7001', other: '0', path: ['echo', 'port'] },
-  { env: 'HTTP_HOST', flag: '--http-host', fallback: '0.0.0.0', value: '::1', other: 'localhost', path: ['http', 'host'] },
+  { env: 'HTTP_HOST', flag: '--http-host', fallback: '*', value: '::1', other: 'localhost', path: ['http', 'host'] },
   { env: 'HTTP_PORT', flag: '--http-port', fallback: '8080', value: '9100', other: '65535', path: ['http', 'port'] },
   { env: 'LOG_LEVEL', flag: '--log-level', fallback: 'info', value: 'debug', other: 'warn', path: ['logLevel'] },
   { env: 'SHUTDOWN_TIMEOUT_MS', flag: '--shutdown-timeout-ms', fallback: '25000', value: '30000', other: '1000', path: ['shutdown', 'timeoutMs'] },
@@ -37,6 +37,7 @@ export const DOCUMENTED_SETTINGS = [
   // Hardening (docs/operations.md, "Limits and protections").
   { env: 'ECHO_MAX_CONNECTION_LIFETIME_MS', flag: '--max-connection-lifetime-ms', fallback: '0', value: '3600000', other: '1', path: ['echo', 'maxLifetimeMs'] },
   { env: 'ECHO_MAX_PENDING_BYTES', flag: '--max-pending-bytes', fallback: '65536', value: '16384', other: '1048576', path: ['echo', 'maxPendingBytes'] },
+  { env: 'ECHO_TCP_KEEPALIVE_MS', flag: '--tcp-keepalive-ms', fallback: '120000', value: '30000', other: '0', path: ['echo', 'keepAliveMs'] },
   { env: 'HTTP_REQUEST_TIMEOUT_MS', flag: '--http-request-timeout-ms', fallback: '10000', value: '2000', other: '600000', path: ['http', 'requestTimeoutMs'] },
   // Off by default: watching every GC costs throughput (docs/metrics.md, "GC durations").
   { env: 'METRICS_GC_DURATION', flag: '--metrics-gc-duration', fallback: 'off', value: 'on', other: 'off', path: ['metrics', 'gcDuration'] },

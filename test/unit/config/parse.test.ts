@@ -40,11 +40,11 @@ const typed = (raw: string, fallbackExample: string) => (/^\d+$/.test(fallbackEx
 describe('parseConfig', () => {
   it('defaults match docs/configuration.md', () => {
     expect(run([], {})).toEqual({
-      listeners: [{ name: 'tcp://0.0.0.0:7000', scheme: 'tcp', transport: 'tcp', tls: false, proxy: false, host: '0.0.0.0', port: 7000, origin: 'ECHO_HOST/--host, ECHO_PORT/--port' }],
+      listeners: [{ name: 'tcp://*:7000', scheme: 'tcp', transport: 'tcp', tls: false, proxy: false, host: '*', port: 7000, origin: 'ECHO_HOST/--host, ECHO_PORT/--port' }],
       tls: undefined,
       udp: { maxDatagramBytes: 0, recvBufferBytes: 4194304, sendBufferBytes: 1048576, maxQueuedSends: 1024, sourceRatePerSecond: 0, sourceBurst: 1000 },
-      echo: { host: '0.0.0.0', port: 7000, maxConnections: 0, idleTimeoutMs: 0, maxLifetimeMs: 0, maxPendingBytes: 65536, proxyTimeoutMs: 5000, banner: '' },
-      http: { host: '0.0.0.0', port: 8080, origin: 'HTTP_HOST/--http-host, HTTP_PORT/--http-port', requestTimeoutMs: 10_000, metricsToken: undefined },
+      echo: { host: '*', port: 7000, maxConnections: 0, idleTimeoutMs: 0, maxLifetimeMs: 0, maxPendingBytes: 65536, keepAliveMs: 120_000, proxyTimeoutMs: 5000, banner: '' },
+      http: { host: '*', port: 8080, origin: 'HTTP_HOST/--http-host, HTTP_PORT/--http-port', requestTimeoutMs: 10_000, metricsToken: undefined },
       memoryBudget: { kind: 'auto' },
       metrics: { gcDuration: false },
       logLevel: 'info',
@@ -123,7 +123,7 @@ describe('parseConfig', () => {
     { what: 'empty variable', argv: [], env: { HTTP_PORT: '' }, setting: 'HTTP_PORT', value: '', allowed: /0 to 65535/ },
     { what: 'empty --flag=', argv: ['--port='], env: {}, setting: '--port', value: '', allowed: /0 to 65535/ },
     { what: 'flag without its value', argv: ['--shutdown-delay-ms'], env: {}, setting: '--shutdown-delay-ms', value: '', allowed: /missing value/ },
-    { what: 'bad host', argv: ['--host', 'two words'], env: {}, setting: '--host', value: 'two words', allowed: /IP address or hostname/ },
+    { what: 'bad host', argv: ['--host', 'two words'], env: {}, setting: '--host', value: 'two words', allowed: /an IP address or a hostname/ },
     { what: 'a switch that is neither on nor off', argv: [], env: { METRICS_GC_DURATION: 'true' }, setting: 'METRICS_GC_DURATION', value: 'true', allowed: /on or off/ },
     { what: 'delay longer than the deadline', argv: ['--shutdown-delay-ms', '30000'], env: {}, setting: '--shutdown-delay-ms', value: '30000', allowed: /must not exceed SHUTDOWN_TIMEOUT_MS/ },
   ];

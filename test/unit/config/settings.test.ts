@@ -25,7 +25,7 @@ describe('the settings table', () => {
       const row = documented.get(env);
       expect(row?.flag, env).toBe(flag);
       // Written `7000`, `0` (no limit), or "empty" for an empty default.
-      expect(row?.fallback, env).toMatch(fallback === '' ? /^empty\b/ : new RegExp(`^\`${fallback}\`(\\s|$)`));
+      expect(row?.fallback, env).toMatch(fallback === '' ? /^empty\b/ : new RegExp(`^\`${fallback.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\`(\\s|$)`));
     }
   });
 
