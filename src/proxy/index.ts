@@ -7,7 +7,9 @@ export {
   type ProxyParseErrorReason,
   type ProxyParseOptions,
   type ProxyParseResult,
+  type ProxySslDetails,
   type ProxyTlv,
+  type ProxyTlvDetails,
   type UnixEndpoint,
 } from './parse.js';
 export {

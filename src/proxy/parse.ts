@@ -11,6 +11,9 @@
  * Errors are reported as early as the bytes allow (a client that sends no header is refused at its
  * first byte), and buffering is bounded: at most 107 bytes for v1, `maxHeaderBytes` for v2.
  */
+import { decodeTlvs, type ProxyTlv, type ProxyTlvDetails } from './tlv.js';
+
+export type { ProxySslDetails, ProxyTlv, ProxyTlvDetails } from './tlv.js';
 
 /** v1: "PROXY " ... "\r\n", at most 107 bytes in all (the spec's worst case). */
 export const V1_MAX_BYTES = 107;
@@ -46,19 +49,15 @@ export interface UnixEndpoint {
   readonly path: string;
 }
 
-/** A v2 Type-Length-Value extension (PP2_TYPE_*), skipped by the parser but length-checked. */
-export interface ProxyTlv {
-  readonly type: number;
-  readonly value: Buffer;
-}
-
 interface HeaderBase {
   readonly version: 1 | 2;
   readonly command: ProxyCommand;
   /** Bytes the header took on the wire, from its first byte; what follows is payload. */
   readonly length: number;
-  /** v2 TLVs in wire order (always empty for v1). */
+  /** v2 TLVs in wire order, every type raw, known or not (always empty for v1). */
   readonly tlvs: readonly ProxyTlv[];
+  /** The known TLVs decoded (tlv.ts); absent when there were none (always for v1). */
+  readonly details?: ProxyTlvDetails;
 }
 
 export type ProxyHeader = HeaderBase &
@@ -89,8 +88,10 @@ export type ProxyParseErrorReason =
   | 'invalid_address'
   /** A v1 port that is not a decimal in 0..65535. */
   | 'invalid_port'
-  /** A v2 TLV that does not fit in the header. */
+  /** A v2 TLV (or SSL sub-TLV) that does not fit in its container, or a known TLV of an impossible length. */
   | 'invalid_tlv'
+  /** A v2 CRC32C TLV whose checksum does not match the header. */
+  | 'bad_checksum'
   /** v1 syntax: wrong field count, spacing, characters or line ending. */
   | 'malformed';
 
@@ -307,20 +308,16 @@ function parseV2(bytes: Uint8Array, maxHeaderBytes: number): ProxyParseResult {
   if (bytes.length < length) return NEED_MORE;
 
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, length);
-  const tlvs: ProxyTlv[] = [];
+  let tlvs: ProxyTlv[] = [];
+  let details: ProxyTlvDetails | undefined;
   // TLVs follow the addresses; for LOCAL (family ignored) and AF_UNSPEC the whole block is skipped.
+  // Reached once per header: only once all of its bytes are in.
   if (command === 'proxy' && familyBits !== 0) {
-    for (let offset = V2_FIXED_BYTES + addressBytes; offset < length; ) {
-      if (offset + 3 > length) return fail('invalid_tlv', 'v2: TLV header runs past the end of the header');
-      const type = view[offset] as number;
-      const valueLength = view.readUInt16BE(offset + 1);
-      const end = offset + 3 + valueLength;
-      if (end > length) return fail('invalid_tlv', `v2: TLV 0x${type.toString(16)} of ${valueLength} bytes runs past the end of the header`);
-      tlvs.push({ type, value: Buffer.from(view.subarray(offset + 3, end)) });
-      offset = end;
-    }
+    const decoded = decodeTlvs(view, V2_FIXED_BYTES + addressBytes);
+    if (!decoded.ok) return fail(decoded.reason, decoded.message);
+    ({ tlvs, details } = decoded);
   }
-  const base = { version: 2 as const, command, length, tlvs };
+  const base = { version: 2 as const, command, length, tlvs, ...(details ? { details } : {}) };
   const done = (header: ProxyHeader): ProxyParseResult => ({ status: 'done', consumed: length, header });
   if (command === 'local' || familyBits === 0) {
     return done({ ...base, family: 'unspec', transport: undefined, source: undefined, destination: undefined });

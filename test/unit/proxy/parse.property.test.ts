@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { formatIPv6, ipv6TextToBytes, parseProxyHeader, ProxyHeaderParser, V1_PREFIX, V2_SIGNATURE, type ProxyParseResult } from '../../../src/proxy/parse.js';
-import { inet4Block, inet6Block, unixBlock, v1Header, v2Header } from '../../support/proxy-encode.js';
+import { inet4Block, inet6Block, unixBlock, v1Header, v2Header, withCrc32c } from '../../support/proxy-encode.js';
 
 const RUNS = 500;
 const bytes = (maxLength: number) => fc.uint8Array({ maxLength }).map((array) => Buffer.from(array));
@@ -47,6 +47,19 @@ const fuzzInput = fc.oneof(
   fc
     .tuple(fc.constantFrom('TCP4', 'TCP6'), fc.array(fc.string({ unit: fc.constantFrom(...'0125.:af'), minLength: 1, maxLength: 16 }), { minLength: 4, maxLength: 4 }))
     .map(([protocol, fields]) => Buffer.from(`PROXY ${protocol} ${fields.join(' ')}\r\n`, 'latin1')),
+  // v2 TCP4 with a soup of TLVs of every interesting type, lengths right or not
+  fc
+    .array(fc.tuple(fc.constantFrom(0x01, 0x02, 0x03, 0x04, 0x05, 0x20, 0x30, 0xe0, 0xea, 0xee, 0x99), bytes(40), fc.integer({ min: -2, max: 2 })), { maxLength: 4 })
+    .map((tlvs) => {
+      const block = Buffer.concat(
+        tlvs.map(([type, value, skew]) => {
+          const head = Buffer.from([type, 0, 0]);
+          head.writeUInt16BE(Math.max(0, value.length + skew), 1);
+          return Buffer.concat([head, value]);
+        }),
+      );
+      return v2Header({ familyProtocol: 0x11, addresses: inet4Block('1.2.3.4', '5.6.7.8', 1, 2), trailing: block });
+    }),
   fc.tuple(fc.constantFrom(0x20, 0x21, 0x22), fc.constantFrom(0x00, 0x11, 0x12, 0x21, 0x22, 0x31, 0x32, 0x13), fc.nat(300), bytes(300)).map(([versionCommand, familyProtocol, length, tail]) => {
     const fixed = Buffer.alloc(16);
     V2_SIGNATURE.copy(fixed);
@@ -75,7 +88,7 @@ describe('fuzz: any bytes, any chunking', () => {
       { numRuns: RUNS * 4 },
     );
     // the generators reach every outcome, not just the first check
-    expect([...seen].sort()).toEqual(expect.arrayContaining(['bad_signature', 'done', 'invalid_address', 'malformed', 'need_more', 'truncated']));
+    expect([...seen].sort()).toEqual(expect.arrayContaining(['bad_signature', 'done', 'invalid_address', 'invalid_tlv', 'malformed', 'need_more', 'truncated']));
   });
 
   it('a done header never claims more than its format allows', () => {
@@ -106,7 +119,9 @@ const ipv6 = fc.oneof(
   }),
 ).map((array) => Buffer.from(array));
 const port = fc.nat(65535);
-const tlv = fc.record({ type: fc.nat(255), value: bytes(64) });
+// Any type but the two whose values have a fixed shape (CRC32C 0x03, SSL 0x20: tlv.test.ts and the
+// checksum property below); random bytes under the other types decode or stay raw, never refuse.
+const tlv = fc.record({ type: fc.nat(255).filter((type) => type !== 0x03 && type !== 0x20), value: bytes(64) });
 const payload = bytes(200);
 
 /** The uncompressed hex form, written here independently of the parser's formatter. */
@@ -165,6 +180,22 @@ describe('round trip: headers built from random addresses parse back to them', (
         expect(back(parsed.destination.address)?.equals(dst)).toBe(true);
         expect([parsed.source.port, parsed.destination.port]).toEqual([srcPort, dstPort]);
         expect(rest.equals(data)).toBe(true);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('v2 with a CRC32C among random TLVs: accepted as sent; any address or port byte changed: refused', () => {
+    fc.assert(
+      fc.property(fc.array(tlv, { maxLength: 4 }), fc.array(tlv, { maxLength: 4 }), fc.nat(11), fc.integer({ min: 1, max: 255 }), chunking, (before, after, at, flip, cuts) => {
+        const tlvs = [...before, { type: 0x03, value: Buffer.alloc(4) }, ...after];
+        const header = withCrc32c(v2Header({ familyProtocol: 0x11, addresses: inet4Block('198.51.100.9', '10.1.2.3', 40000, 7000), tlvs }));
+        const { result } = feed(cut(header, cuts));
+        if (result.status !== 'done') throw new Error(JSON.stringify(result));
+        expect(result.header.details?.crc32c).toBe(true);
+        const bad = Buffer.from(header);
+        bad[16 + at] = (bad[16 + at] as number) ^ flip;
+        expect(parseProxyHeader(bad)).toMatchObject({ status: 'error', reason: 'bad_checksum' });
       }),
       { numRuns: RUNS },
     );

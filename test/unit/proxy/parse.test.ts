@@ -9,7 +9,7 @@ import {
   V2_SIGNATURE,
   type ProxyParseResult,
 } from '../../../src/proxy/parse.js';
-import { inet4Block, inet6Block, unixBlock, v1Header, v2Header } from '../../support/proxy-encode.js';
+import { inet4Block, inet6Block, unixBlock, v1Header, v2Header, withCrc32c } from '../../support/proxy-encode.js';
 
 const PAYLOAD = Buffer.from('payload after the header\r\n\0\xff', 'latin1');
 
@@ -218,7 +218,7 @@ describe('v2', () => {
     expect(parsed.header).toMatchObject({ command: 'proxy', family: 'unspec', source: undefined, destination: undefined, length: 26 });
   });
 
-  it('TLVs: skipped but reported in order, lengths checked, zero-length allowed', () => {
+  it('TLVs: reported raw in order, lengths checked, zero-length allowed (decoding: tlv.test.ts)', () => {
     const tlvs = [
       { type: 0x01, value: Buffer.from('h2') },
       { type: 0x04, value: Buffer.alloc(0) },
@@ -295,7 +295,7 @@ describe('v2', () => {
   });
 
   it('needs more until the last byte, then is done', () => {
-    const header = v2Header({ familyProtocol: 0x21, addresses: inet6Block('::1', '::2', 1, 2), tlvs: [{ type: 3, value: Buffer.alloc(4) }] });
+    const header = withCrc32c(v2Header({ familyProtocol: 0x21, addresses: inet6Block('::1', '::2', 1, 2), tlvs: [{ type: 3, value: Buffer.alloc(4) }] }));
     for (let n = 0; n < header.length; n++) expect(parseProxyHeader(header.subarray(0, n)).status, `${n} bytes`).toBe('need_more');
     expect(done(parseProxyHeader(header)).consumed).toBe(header.length);
   });

@@ -5,7 +5,7 @@ import { readProxyHeader, ProxyProtocolError, type ProxyHeaderRead } from '../..
 import { PROXY_TIMEOUT_MS } from '../../support/config.js';
 import { collectUntilEnd, openClient, patternedBytes } from '../../support/echo-client.js';
 import { waitFor, within } from '../../support/wait.js';
-import { inet4Block, v1Header, v2Header } from '../../support/proxy-encode.js';
+import { inet4Block, v1Header, v2Header, withCrc32c } from '../../support/proxy-encode.js';
 import { startProxyEchoServer, type ProxyEchoServer } from '../../support/proxy-echo-server.js';
 
 const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -59,6 +59,15 @@ describe('readProxyHeader + echo over real sockets', () => {
     expect(echoed.equals(payload)).toBe(true);
     const record = server.accepted.find((a) => a.header.family === 'inet4' && a.header.source.port === 40001);
     expect(record?.header.tlvs).toEqual([{ type: 0x02, value: Buffer.from('echo.example') }]);
+    expect(record?.header.details).toEqual({ authority: 'echo.example' });
+  });
+
+  it('v2 with a good CRC32C, split across writes: accepted and decoded', async () => {
+    const header = withCrc32c(v2Header({ familyProtocol: 0x11, addresses: inet4Block('198.51.100.4', '127.0.0.1', 40004, 7001), tlvs: [{ type: 0x03, value: Buffer.alloc(4) }, { type: 0x05, value: Buffer.from('id-40004') }] }));
+    const { echoed } = await session(server.port, [header.subarray(0, 20), header.subarray(20), Buffer.from('after')]);
+    expect(echoed.toString()).toBe('after');
+    const record = server.accepted.find((a) => a.header.family === 'inet4' && a.header.source.port === 40004);
+    expect(record?.header.details).toEqual({ crc32c: true, uniqueId: 'id-40004' });
   });
 
   it('v2 LOCAL (a balancer health check): accepted, no address, echo works', async () => {
@@ -119,6 +128,8 @@ describe('readProxyHeader + echo over real sockets', () => {
     ['a v2 header over the bound', v2Header({ command: 'local', trailing: Buffer.alloc(5000) }), 'too_long'],
     ['a v1 line with no CRLF', Buffer.from(`PROXY UNKNOWN ${'x'.repeat(200)}`), 'too_long'],
     ['a v2 version 3', Buffer.concat([v2Header({ version: 3 }), Buffer.from('DATA')]), 'bad_version'],
+    ['a v2 CRC32C that does not match', Buffer.concat([withCrc32c(v2Header({ familyProtocol: 0x11, addresses: inet4Block('198.51.100.2', '127.0.0.1', 40002, 7001), tlvs: [{ type: 0x03, value: Buffer.alloc(4) }] }), 1), Buffer.from('DATA')]), 'bad_checksum'],
+    ['a v2 SSL TLV whose sub-TLV overruns it', v2Header({ familyProtocol: 0x11, addresses: inet4Block('198.51.100.3', '127.0.0.1', 40003, 7001), tlvs: [{ type: 0x20, value: Buffer.from([1, 0, 0, 0, 0, 0x21, 0, 9, 0x54]) }] }), 'invalid_tlv'],
   ])('%s: closed, counted, nothing echoed', async (_name, bytes, parseReason) => {
     const before = server.failures.length;
     const client = await openClient(server.port);
