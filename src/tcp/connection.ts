@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { ProxyTlvDetails } from '../proxy/index.js';
 import type { ByteTotals, CloseReason, EchoStats } from './stats.js';
 
 export interface ConnectionOptions {
@@ -22,6 +23,8 @@ export interface ConnectionIntro {
   readonly remote?: string;
   /** Payload that arrived behind the PROXY header: echoed before anything read later. */
   readonly initial?: Buffer;
+  /** The PROXY v2 header's decoded TLVs (authority, unique ID, TLS details, cloud endpoint IDs), where it had any. */
+  readonly proxy?: ProxyTlvDetails;
 }
 
 const CONNECTION = Symbol('echoConnection');
@@ -63,6 +66,8 @@ export class EchoConnection {
   private readonly headerBytes: number;
   private readonly bannerBytes: number;
   private readonly proxiedRemote: string | undefined;
+  /** What the balancer said about this client in its PROXY v2 TLVs, kept for views of open connections. */
+  readonly proxyDetails: ProxyTlvDetails | undefined;
 
   constructor(socket: Socket, options: ConnectionOptions, intro: ConnectionIntro = {}) {
     this.socket = socket;
@@ -71,6 +76,7 @@ export class EchoConnection {
     this.headerBytes = intro.headerBytes ?? 0;
     this.bannerBytes = intro.bannerBytes ?? 0;
     this.proxiedRemote = intro.remote;
+    this.proxyDetails = intro.proxy;
     (socket as EchoSocket)[CONNECTION] = this;
     socket.on('data', EchoConnection.onData);
     socket.on('drain', EchoConnection.onDrain);

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { bindAddress } from '../config/types.js';
 import type { TlsEndpoint } from '../tls/index.js';
+import type { ProxyTlvDetails } from '../proxy/index.js';
 import type { Logger } from 'pino';
 import { observe } from '../metrics/bucket-histogram.js';
 import { EchoConnection, type ConnectionIntro } from './connection.js';
@@ -34,8 +35,8 @@ export interface EchoListenerOptions {
   /** A PROXY protocol v1/v2 header precedes each connection's bytes. */
   readonly proxy?: boolean;
   readonly proxyTimeoutMs: number;
-  /** The banner line for a new client (by its address), or undefined when banners are off. */
-  readonly banner?: (client: string) => Buffer;
+  /** The banner line for a new client (by its address and PROXY v2 details), or undefined when banners are off. */
+  readonly banner?: (client: string, proxy?: ProxyTlvDetails) => Buffer;
   readonly stats: EchoStats;
   readonly logger: Logger;
   readonly now: () => number;
@@ -117,12 +118,13 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
     if (keepAliveMs > 0 && !inherited.keepAlive) socket.setKeepAlive(true, keepAliveMs);
     trouble.accepted(connections.size + 1);
     // The peer address costs a syscall: only the banner needs it here.
-    const banner = options.banner?.(intro.remote ?? `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
+    const banner = options.banner?.(intro.remote ?? `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, intro.proxy);
     if (banner) socket.write(banner);
     const connection = new EchoConnection(socket, connectionOptions, banner ? { ...intro, bannerBytes: banner.length } : intro);
     connections.add(connection);
     if (drainQuietMs !== undefined) connection.beginDrain(drainQuietMs);
-    if (logger.isLevelEnabled('debug')) logger.debug({ event: 'connection_opened', remote: connection.remote }, 'connection opened');
+    // `proxy`: the PROXY v2 header's decoded TLVs, only where it had any.
+    if (logger.isLevelEnabled('debug')) logger.debug({ event: 'connection_opened', remote: connection.remote, proxy: intro.proxy }, 'connection opened');
   };
 
   // While the memory guard refuses, new connections are closed as they are accepted.

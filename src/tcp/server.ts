@@ -74,7 +74,7 @@ export function createAcceptServer(options: AcceptServerOptions, tlsEndpoint: Tl
       const tlsServer = tlsEndpoint.createServer(serverOptions, (tlsSocket: TLSSocket) => {
         const raw = (tlsSocket as TLSSocket & { _parent?: Socket })._parent;
         const header = raw ? headers.get(raw) : undefined;
-        startEcho(tlsSocket, { remote: header ? proxiedRemote(header) : undefined });
+        startEcho(tlsSocket, { remote: header ? proxiedRemote(header) : undefined, proxy: header?.details });
       });
       if (!options.proxy) return serverFor((socket) => tlsServer.emit('connection', socket));
       return serverFor((socket) =>
@@ -86,7 +86,9 @@ export function createAcceptServer(options: AcceptServerOptions, tlsEndpoint: Tl
       );
     }
     if (options.proxy) {
-      return serverFor((socket) => afterProxyHeader(socket, (header, remainder) => startEcho(socket, { headerBytes: header.length, remote: proxiedRemote(header), initial: remainder })));
+      return serverFor((socket) =>
+        afterProxyHeader(socket, (header, remainder) => startEcho(socket, { headerBytes: header.length, remote: proxiedRemote(header), initial: remainder, proxy: header.details })),
+      );
     }
     return serverFor((socket) => startEcho(socket, {}));
   };
