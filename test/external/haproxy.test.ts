@@ -9,12 +9,16 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { readFileSync } from 'node:fs';
 import { V2_SIGNATURE } from '../../src/proxy/parse.js';
-import { collectUntilEnd, connectOutcome, echoRoundTrip, openClient, patternedBytes } from '../support/echo-client.js';
+import { createTestPki, type TestPki } from '../support/certs.js';
+import { capturingLogger } from '../support/logger.js';
+import { collectUntilEnd, connectOutcome, echoRoundTrip, openClient, patternedBytes, readExactly } from '../support/echo-client.js';
 import { listenerPorts, sample, scrape } from '../support/metrics.js';
 import { freePort } from '../support/ports.js';
 import { startProxyEchoServer, type Accepted, type ProxyEchoServer } from '../support/proxy-echo-server.js';
-import { startService } from '../support/service.js';
+import { startService, type RunningService } from '../support/service.js';
 import { toolAvailable } from '../support/tools.js';
 import { waitFor, within } from '../support/wait.js';
 
@@ -172,12 +176,13 @@ describe.skipIf(!haveHaproxy)('behind haproxy (send-proxy, send-proxy-v2)', () =
     });
   }
 
-  it('v2 carries haproxy\'s TLVs (CRC32C, UNIQUE_ID), skipped by the parser and reported', async () => {
+  it('v2 carries haproxy\'s TLVs (CRC32C, UNIQUE_ID): the checksum verified, the ID decoded, both kept raw', async () => {
     const { record, local } = await through(ports.v2, Buffer.from('tlv'));
     const types = record.header.tlvs.map((tlv) => tlv.type);
     expect(types).toContain(0x03); // PP2_TYPE_CRC32C
     const uniqueId = record.header.tlvs.find((tlv) => tlv.type === 0x05); // PP2_TYPE_UNIQUE_ID
     expect(uniqueId?.value.toString()).toBe(`${local.address}:${local.port}`);
+    expect(record.header.details).toEqual({ crc32c: true, uniqueId: `${local.address}:${local.port}` });
   });
 
   it('haproxy\'s health checks arrive as v2 LOCAL and are accepted', async () => {
@@ -214,5 +219,123 @@ describe.skipIf(!haveHaproxy)('behind a real haproxy (send-proxy and send-proxy-
       await haproxy?.stop();
       await running.stop();
     }
+  });
+});
+
+describe.skipIf(!haveHaproxy)('haproxy terminating TLS, its PROXY v2 TLVs in the service\'s banner and debug log', () => {
+  // haproxy 2.6's names: `cert-cn` is the client certificate's CN (PP2_SUBTYPE_SSL_CN), `cert-sig` and
+  // `cert-key` describe haproxy's own certificate.
+  const OPTIONS = 'crc32c,unique-id,authority,ssl,cert-cn,ssl-cipher,cert-sig,cert-key';
+  const BANNER = 'from {client_addr} sni={proxy_authority} alpn={proxy_alpn} id={proxy_unique_id} tls={proxy_ssl_version} cn={proxy_ssl_cn} cipher={proxy_ssl_cipher}';
+  const { logger, lines } = capturingLogger('debug');
+  let pki: TestPki;
+  let running: RunningService | undefined;
+  let haproxy: Haproxy | undefined;
+
+  beforeAll(async () => {
+    pki = await createTestPki();
+    // haproxy's `crt` takes the certificate and its key in one file
+    const crt = join(pki.dir, 'haproxy.pem');
+    writeFileSync(crt, readFileSync(pki.server.certFile, 'utf8') + readFileSync(pki.server.keyFile, 'utf8'));
+    running = await startService({ ECHO_LISTENERS: 'tcp+proxy://127.0.0.1:0', ECHO_BANNER: BANNER, LOG_LEVEL: 'debug' }, logger);
+    const echoPort = (await listenerPorts(running.httpPort)).get('tcp+proxy') as number;
+    haproxy = await startHaproxy(({ v1, v2 }) => [
+      'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 30s', '  timeout server 30s',
+      // `v1` here: a TLS frontend (client certificates optional) ...
+      'frontend fe_tls', `  bind 127.0.0.1:${v1} ssl crt ${crt} ca-file ${pki.caFile} verify optional alpn echo-test,http/1.1`,
+      '  unique-id-format tls-%ci:%cp', '  default_backend be_tls',
+      'backend be_tls', `  server s 127.0.0.1:${echoPort} send-proxy-v2 proxy-v2-options ${OPTIONS}`,
+      // ... `v2`: plain TCP, so no TLS details to send
+      'frontend fe_plain', `  bind 127.0.0.1:${v2}`, '  unique-id-format tcp-%ci:%cp', '  default_backend be_plain',
+      'backend be_plain', `  server s 127.0.0.1:${echoPort} send-proxy-v2 proxy-v2-options ${OPTIONS}`,
+    ]);
+  });
+  afterAll(async () => {
+    await haproxy?.stop();
+    await running?.stop();
+    pki?.cleanup();
+  });
+
+  /** A TLS client of haproxy's TLS frontend; the CA checks haproxy's certificate (issued for localhost, whatever the SNI). */
+  async function tlsClient(servername: string, withCertificate: boolean): Promise<TLSSocket> {
+    const socket = tlsConnect({
+      host: '127.0.0.1',
+      port: haproxy?.ports.v1 as number,
+      servername,
+      ca: readFileSync(pki.caFile),
+      checkServerIdentity: () => undefined,
+      ALPNProtocols: ['echo-test'],
+      ...(withCertificate ? { cert: readFileSync(pki.client.certFile), key: readFileSync(pki.client.keyFile) } : {}),
+    });
+    await within(Promise.race([once(socket, 'secureConnect'), once(socket, 'error').then(([error]) => Promise.reject(error as Error))]), 10_000, 'TLS handshake with haproxy');
+    return socket;
+  }
+
+  /** The banner line, then a round trip to show the echo behind it is intact. */
+  async function bannerAndEcho(socket: TLSSocket | Awaited<ReturnType<typeof openClient>>): Promise<string> {
+    const received: Buffer[] = [];
+    const newline = new Promise<void>((resolve) => {
+      const onData = (chunk: Buffer) => {
+        received.push(chunk);
+        if (chunk.includes(0x0a)) {
+          socket.off('data', onData);
+          resolve();
+        }
+      };
+      socket.on('data', onData);
+    });
+    await within(newline, 10_000, 'the banner through haproxy');
+    const text = Buffer.concat(received).toString('latin1');
+    const banner = text.slice(0, text.indexOf('\n'));
+    expect(text.slice(banner.length + 1)).toBe('');
+    socket.write('echo me\n');
+    expect((await readExactly(socket, 8, 10_000, 'the echo')).toString()).toBe('echo me\n');
+    socket.destroy();
+    return banner;
+  }
+
+  const openedFor = (remote: string) => waitFor(() => lines.find((line) => line.event === 'connection_opened' && line.remote === remote), { what: `connection_opened for ${remote}` });
+
+  it('SNI, ALPN, unique ID, TLS version, cipher and client certificate CN: in the banner and the log, the CRC32C verified', async () => {
+    const socket = await tlsClient('sni.echo.test', true);
+    const client = `${socket.localAddress}:${socket.localPort}`;
+    const cipher = socket.getCipher().standardName;
+    const version = socket.getProtocol();
+    const banner = await bannerAndEcho(socket);
+    expect(banner).toBe(`from ${client} sni=sni.echo.test alpn=echo-test id=tls-${client} tls=${version} cn=${pki.client.cn} cipher=${cipher}`);
+    const line = await openedFor(client);
+    expect(line.proxy).toMatchObject({
+      crc32c: true,
+      authority: 'sni.echo.test',
+      alpn: 'echo-test',
+      uniqueId: `tls-${client}`,
+      ssl: { clientSsl: true, clientCertConnection: true, clientCertSession: true, verify: 0, version, cn: pki.client.cn, cipher },
+    });
+    // haproxy's own certificate: ECDSA P-256 signed with SHA-256
+    expect(line.proxy).toMatchObject({ ssl: { sigAlg: expect.stringMatching(/SHA256/i), keyAlg: expect.stringMatching(/^EC/) } });
+  });
+
+  it('a TLS client without a certificate: no CN, the flags say so; another SNI', async () => {
+    const socket = await tlsClient('other.echo.test', false);
+    const client = `${socket.localAddress}:${socket.localPort}`;
+    const banner = await bannerAndEcho(socket);
+    expect(banner).toMatch(new RegExp(`^from ${client} sni=other\\.echo\\.test alpn=echo-test id=tls-${client} tls=TLSv1\\.[23] cn= cipher=\\S+$`));
+    const line = await openedFor(client);
+    expect(line.proxy).toMatchObject({ crc32c: true, authority: 'other.echo.test', ssl: { clientSsl: true, clientCertConnection: false, clientCertSession: false } });
+    expect((line.proxy as { ssl: object }).ssl).not.toHaveProperty('cn');
+  });
+
+  it('plain TCP through haproxy: the unique ID and the checksum; the SSL TLV says "not TLS"', async () => {
+    const socket = await openClient(haproxy?.ports.v2 as number);
+    const client = `${socket.localAddress}:${socket.localPort}`;
+    const banner = await bannerAndEcho(socket);
+    expect(banner).toBe(`from ${client} sni= alpn= id=tcp-${client} tls= cn= cipher=`);
+    const line = await openedFor(client);
+    // haproxy sends the SSL TLV whenever `ssl` is asked for: here with no flags and no sub-TLVs
+    expect(line.proxy).toEqual({ crc32c: true, uniqueId: `tcp-${client}`, ssl: { clientSsl: false, clientCertConnection: false, clientCertSession: false, verify: 0 } });
+  });
+
+  it('no header was refused', async () => {
+    expect(sample(await scrape(running?.httpPort as number), 'echo_proxy_protocol_errors_total')).toBe(0);
   });
 });
