@@ -14,6 +14,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { Service } from 'kubernetes-models/v1';
 import { ConfigError, parseConfig } from '../../src/config/parse.js';
 import type { Config } from '../../src/config/types.js';
+import { createTestPki, type TestPki } from '../support/certs.js';
 import { httpRequest, parseExposition } from '../support/metrics.js';
 import { startService, type RunningService } from '../support/service.js';
 import { hasCommand, toolAvailable } from '../support/tools.js';
@@ -246,15 +247,21 @@ function exposedMetricNames(exposition: string): Set<string> {
 }
 
 let running: RunningService;
+let pki: TestPki;
 let exportedNames: Set<string>;
 beforeAll(async () => {
-  running = await startService();
+  // One listener of each kind the deploy kit's overlays run (deploy/kubernetes: tcp; tls; udp;
+  // tcp+proxy), so that the metrics only such a listener exports (the certificate expiry, the
+  // PROXY errors, the UDP counters) are in the scrape the alerts and the dashboard are held to.
+  pki = await createTestPki();
+  running = await startService({ ECHO_LISTENERS: 'tcp://127.0.0.1:0,tls://127.0.0.1:0,udp://127.0.0.1:0,tcp+proxy://127.0.0.1:0', ECHO_TLS_CERT: pki.server.certFile, ECHO_TLS_KEY: pki.server.keyFile });
   const response = await httpRequest(running.httpPort, '/metrics');
   expect(response.status).toBe(200);
   exportedNames = exposedMetricNames(response.body);
 });
 afterAll(async () => {
   await running?.stop();
+  if (pki) rmSync(pki.dir, { recursive: true, force: true });
 });
 
 describe('metric-name extractor', () => {
