@@ -36,6 +36,11 @@ const ENTRY_POINTS: Record<string, { objects: string[]; listeners?: string[] }> 
   'deploy/kubernetes': { objects: BASE, listeners: ['tcp://*:7000'] },
   'deploy/kubernetes/base': { objects: BASE, listeners: ['tcp://*:7000'] },
   'deploy/kubernetes/prometheus-operator': { objects: [...BASE, DASHBOARD_CONFIGMAP, 'PodMonitor/tcp-echo', 'PrometheusRule/tcp-echo'], listeners: ['tcp://*:7000'] },
+  'deploy/kubernetes/tls': { objects: [...BASE, 'Certificate/tcp-echo'], listeners: ['tcp://*:7000', 'tls://*:7443'] },
+  'deploy/kubernetes/gateway-api': {
+    objects: [...BASE, 'Certificate/tcp-echo', 'Gateway/tcp-echo', 'TCPRoute/tcp-echo', 'TLSRoute/tcp-echo', 'UDPRoute/tcp-echo'],
+    listeners: ['tcp://*:7000', 'udp://*:7000', 'tls://*:7443'],
+  },
   'deploy/grafana': { objects: [DASHBOARD_CONFIGMAP] },
 };
 
@@ -53,12 +58,14 @@ const kubectl = kubectlKustomizeAvailable();
 const prometheusRuleAtRender = parseYaml(readFileSync(PROMETHEUS_RULE, 'utf8')) as K8sObject;
 const rendered = new Map<string, K8sObject[]>(kubectl ? entryDirs.map((dir) => [dir, kustomizeBuild(join(ROOT, dir))]) : []);
 const withPods = Object.keys(ENTRY_POINTS).filter((dir) => ENTRY_POINTS[dir]!.listeners);
+const withTls = withPods.filter((dir) => ENTRY_POINTS[dir]!.listeners!.some((l) => l.startsWith('tls')));
 
 function object(dir: string, name: string): K8sObject {
   const found = (rendered.get(dir) ?? []).find((o) => key(o) === name);
   if (!found) throw new Error(`${dir} renders no ${name}`);
   return found;
 }
+const kinds = (dir: string, kind: string) => (rendered.get(dir) ?? []).filter((o) => o.kind === kind);
 
 /** The pod template's parts, and the configuration its container runs with. */
 function pod(dir: string) {
@@ -117,7 +124,7 @@ describe('Kustomize layout (read from the files; needs no kubectl)', () => {
         validated.add(doc.kind!);
       }
     }
-    expect([...validated].sort()).toEqual(['Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'PodMonitor', 'PrometheusRule', 'Service']);
+    expect([...validated].sort()).toEqual(['Certificate', 'Deployment', 'Gateway', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'PodMonitor', 'PrometheusRule', 'Service', 'TCPRoute', 'TLSRoute', 'UDPRoute']);
   });
 
   it('the image placeholder, the kustomize images entry and package.json agree on name and version', () => {
@@ -301,6 +308,87 @@ describe.runIf(kubectl).each(withPods)('%s: the pods against the service', (dir)
     expect(annotations['prometheus.io/scrape']).toBe('true');
     expect(Number(annotations['prometheus.io/port'])).toBe(config.http.port);
     expect(annotations['prometheus.io/path']).toBe('/metrics');
+  });
+});
+
+describe.runIf(kubectl).each(withTls)('%s: TLS from a cert-manager Certificate', (dir) => {
+  it('the certificate and key are read from the Certificate\'s Secret, mounted whole (so renewals reach the pod) and readable by the service only', () => {
+    const { config, container, spec } = pod(dir);
+    const certificate = object(dir, 'Certificate/tcp-echo') as K8sObject & { spec: { secretName: string } };
+    const volume = spec.volumes?.find((v) => v.secret?.secretName === certificate.spec.secretName);
+    expect(volume, 'a volume of the Certificate\'s Secret').toBeDefined();
+    const mount = container.volumeMounts?.find((m) => m.name === volume!.name);
+    expect(mount?.readOnly).toBe(true);
+    // A subPath mount is a copy that the kubelet never updates: a renewal would not arrive.
+    expect(mount?.subPath).toBeUndefined();
+    expect(config.tls?.certFile).toBe(`${mount!.mountPath}/tls.crt`);
+    expect(config.tls?.keyFile).toBe(`${mount!.mountPath}/tls.key`);
+    expect(volume!.secret!.defaultMode).toBe(0o440);
+    expect(spec.securityContext?.fsGroup, 'group owner of the Secret files').toBe(container.securityContext?.runAsGroup ?? spec.securityContext?.runAsGroup);
+  });
+
+  it('cert-manager renews long before the certificate alert fires', () => {
+    const certificate = object(dir, 'Certificate/tcp-echo') as K8sObject & { spec: { duration: string; renewBefore: string; privateKey: { rotationPolicy: string } } };
+    const hours = (d: string) => Number(/^(\d+)h$/.exec(d)?.[1] ?? NaN);
+    const alerts = parseYaml(readFileSync(ALERTS, 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string; expr: string }> }> };
+    const soon = alerts.groups.flatMap((g) => g.rules).find((r) => r.alert === 'TcpEchoCertificateExpiresSoon')!;
+    const alertDays = Number(/<\s*(\d+)\s*\*\s*86400/.exec(soon.expr)?.[1]);
+    expect(alertDays).toBe(14);
+    expect(hours(certificate.spec.renewBefore) / 24).toBeGreaterThanOrEqual(alertDays * 2);
+    expect(hours(certificate.spec.duration)).toBeGreaterThan(hours(certificate.spec.renewBefore));
+    expect(certificate.spec.privateKey.rotationPolicy).toBe('Always');
+  });
+});
+
+describe.runIf(kubectl)('deploy/kubernetes/gateway-api: the Gateway, its routes and the Service', () => {
+  const dir = 'deploy/kubernetes/gateway-api';
+  const ROUTES: Record<string, { listenerProtocol: string; serviceProtocol: string; scheme: string }> = {
+    TCPRoute: { listenerProtocol: 'TCP', serviceProtocol: 'TCP', scheme: 'tcp' },
+    UDPRoute: { listenerProtocol: 'UDP', serviceProtocol: 'UDP', scheme: 'udp' },
+    TLSRoute: { listenerProtocol: 'TLS', serviceProtocol: 'TCP', scheme: 'tls' },
+  };
+  interface Route { kind: string; metadata: { name: string }; spec: { parentRefs: Array<{ name: string; sectionName?: string }>; hostnames?: string[]; rules: Array<{ backendRefs: Array<{ name: string; port: number }> }> } }
+  interface GatewayListener { name: string; protocol: string; port: number; hostname?: string; tls?: { mode?: string }; allowedRoutes?: { kinds?: Array<{ group?: string; kind: string }> } }
+
+  it('uses the apiVersions that are GA in Gateway API v1.6 (standard channel): v1 for Gateway, TCPRoute, UDPRoute and TLSRoute', () => {
+    const gatewayApi = (rendered.get(dir) ?? []).filter((o) => o.apiVersion?.startsWith('gateway.networking.k8s.io/'));
+    expect(gatewayApi.map((o) => `${o.apiVersion} ${o.kind}`).sort()).toEqual(['Gateway', 'TCPRoute', 'TLSRoute', 'UDPRoute'].map((k) => `gateway.networking.k8s.io/v1 ${k}`));
+  });
+
+  it('each route attaches to a listener of its protocol that allows its kind, and reaches, through a Service port of its protocol, a listener of its scheme', () => {
+    const gateway = object(dir, 'Gateway/tcp-echo') as K8sObject & { spec: { listeners: GatewayListener[] } };
+    const routes = Object.keys(ROUTES).flatMap((kind) => kinds(dir, kind)) as unknown as Route[];
+    expect(routes.map((r) => r.kind).sort()).toEqual(Object.keys(ROUTES).sort());
+    for (const route of routes) {
+      const expected = ROUTES[route.kind]!;
+      for (const ref of route.spec.parentRefs) {
+        expect(ref.name).toBe(gateway.metadata!.name);
+        const listener = gateway.spec.listeners.find((l) => l.name === ref.sectionName);
+        expect(listener?.protocol, `${route.kind} parent ${ref.sectionName}`).toBe(expected.listenerProtocol);
+        expect(listener?.allowedRoutes?.kinds?.map((k) => k.kind)).toEqual([route.kind]);
+      }
+      for (const backend of route.spec.rules.flatMap((r) => r.backendRefs)) {
+        expect(backend.name).toBe('tcp-echo');
+        const servicePort = service(dir).spec.ports?.find((p) => p.port === backend.port && (p.protocol ?? 'TCP') === expected.serviceProtocol);
+        expect(servicePort, `${route.kind}: Service port ${backend.port}/${expected.serviceProtocol}`).toBeDefined();
+        expect(listenerBehind(dir, servicePort!)?.scheme, `${route.kind} reaches`).toBe(expected.scheme);
+      }
+    }
+  });
+
+  it('TLS is passed through to the pods, for names their certificate holds', () => {
+    const gateway = object(dir, 'Gateway/tcp-echo') as K8sObject & { spec: { listeners: GatewayListener[] } };
+    const tlsRoute = object(dir, 'TLSRoute/tcp-echo') as unknown as Route;
+    const certificate = object(dir, 'Certificate/tcp-echo') as K8sObject & { spec: { dnsNames: string[] } };
+    const listener = gateway.spec.listeners.find((l) => l.protocol === 'TLS')!;
+    expect(listener.tls?.mode).toBe('Passthrough');
+    expect(certificate.spec.dnsNames).toContain(listener.hostname);
+    for (const hostname of tlsRoute.spec.hostnames ?? []) expect(certificate.spec.dnsNames).toContain(hostname);
+  });
+
+  it('the Service carries TCP and UDP 7000 side by side (which needs server-side apply, as the kustomization says)', () => {
+    expect((service(dir).spec.ports ?? []).filter((p) => p.port === 7000).map((p) => p.protocol).sort()).toEqual(['TCP', 'UDP']);
+    expect(readFileSync(join(ROOT, dir, 'kustomization.yaml'), 'utf8')).toContain('kubectl apply --server-side -k deploy/kubernetes/gateway-api');
   });
 });
 
