@@ -41,7 +41,35 @@ const ENTRY_POINTS: Record<string, { objects: string[]; listeners?: string[] }> 
     objects: [...BASE, 'Certificate/tcp-echo', 'Gateway/tcp-echo', 'TCPRoute/tcp-echo', 'TLSRoute/tcp-echo', 'UDPRoute/tcp-echo'],
     listeners: ['tcp://*:7000', 'udp://*:7000', 'tls://*:7443'],
   },
+  'deploy/kubernetes/load-balancer-proxy/aws': { objects: BASE, listeners: ['tcp+proxy://*:7000'] },
+  'deploy/kubernetes/load-balancer-proxy/digitalocean': { objects: BASE, listeners: ['tcp+proxy://*:7000'] },
+  'deploy/kubernetes/load-balancer-proxy/hetzner': { objects: BASE, listeners: ['tcp+proxy://*:7000'] },
   'deploy/grafana': { objects: [DASHBOARD_CONFIGMAP] },
+};
+
+/**
+ * What each cloud's controller needs to send PROXY headers (and what else this kit sets), as
+ * docs/deploying.md#external-load-balancer-with-proxy-protocol explains; the annotation names
+ * were checked against each controller's own documentation or source.
+ */
+const CLOUD_ANNOTATIONS: Record<string, Record<string, string>> = {
+  aws: {
+    'service.beta.kubernetes.io/aws-load-balancer-proxy-protocol': '*',
+    'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip',
+    'service.beta.kubernetes.io/aws-load-balancer-scheme': 'internet-facing',
+    'service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol': 'http',
+    'service.beta.kubernetes.io/aws-load-balancer-healthcheck-port': '8080',
+    'service.beta.kubernetes.io/aws-load-balancer-healthcheck-path': '/readyz',
+    'service.beta.kubernetes.io/aws-load-balancer-target-group-attributes': 'deregistration_delay.timeout_seconds=30',
+  },
+  digitalocean: {
+    'service.beta.kubernetes.io/do-loadbalancer-enable-proxy-protocol': 'true',
+    'service.beta.kubernetes.io/do-loadbalancer-type': 'REGIONAL',
+  },
+  hetzner: {
+    'load-balancer.hetzner.cloud/uses-proxyprotocol': 'true',
+    'load-balancer.hetzner.cloud/location': 'fsn1',
+  },
 };
 
 /** Env vars the Deployment sets through the Downward API; the service does not read them (ECHO_BANNER can show them). */
@@ -59,6 +87,7 @@ const prometheusRuleAtRender = parseYaml(readFileSync(PROMETHEUS_RULE, 'utf8')) 
 const rendered = new Map<string, K8sObject[]>(kubectl ? entryDirs.map((dir) => [dir, kustomizeBuild(join(ROOT, dir))]) : []);
 const withPods = Object.keys(ENTRY_POINTS).filter((dir) => ENTRY_POINTS[dir]!.listeners);
 const withTls = withPods.filter((dir) => ENTRY_POINTS[dir]!.listeners!.some((l) => l.startsWith('tls')));
+const clouds = Object.keys(CLOUD_ANNOTATIONS);
 
 function object(dir: string, name: string): K8sObject {
   const found = (rendered.get(dir) ?? []).find((o) => key(o) === name);
@@ -389,6 +418,37 @@ describe.runIf(kubectl)('deploy/kubernetes/gateway-api: the Gateway, its routes 
   it('the Service carries TCP and UDP 7000 side by side (which needs server-side apply, as the kustomization says)', () => {
     expect((service(dir).spec.ports ?? []).filter((p) => p.port === 7000).map((p) => p.protocol).sort()).toEqual(['TCP', 'UDP']);
     expect(readFileSync(join(ROOT, dir, 'kustomization.yaml'), 'utf8')).toContain('kubectl apply --server-side -k deploy/kubernetes/gateway-api');
+  });
+});
+
+describe.runIf(kubectl).each(clouds)('deploy/kubernetes/load-balancer-proxy/%s: a cloud load balancer sending PROXY headers', (cloud) => {
+  const dir = `deploy/kubernetes/load-balancer-proxy/${cloud}`;
+
+  it('a LoadBalancer Service, externalTrafficPolicy Local, whose every port reaches a PROXY listener; the sidecar stays off it', () => {
+    const spec = service(dir).spec;
+    expect(spec.type).toBe('LoadBalancer');
+    expect(spec.externalTrafficPolicy).toBe('Local');
+    expect(spec.ports?.map((p) => p.name)).toEqual(['echo']);
+    for (const port of spec.ports ?? []) expect(listenerBehind(dir, port)?.proxy, `${port.name} reads PROXY headers`).toBe(true);
+  });
+
+  it("the cloud controller's annotations", () => {
+    expect(service(dir).metadata?.annotations).toEqual(CLOUD_ANNOTATIONS[cloud]);
+  });
+});
+
+describe.runIf(kubectl)('deploy/kubernetes/load-balancer-proxy/aws: NLB specifics', () => {
+  const dir = 'deploy/kubernetes/load-balancer-proxy/aws';
+  it('handed to the AWS Load Balancer Controller, health-checked on the sidecar readiness path', () => {
+    const { config } = pod(dir);
+    const annotations = service(dir).metadata!.annotations!;
+    expect(service(dir).spec.loadBalancerClass).toBe('service.k8s.aws/nlb');
+    expect(Number(annotations['service.beta.kubernetes.io/aws-load-balancer-healthcheck-port'])).toBe(config.http.port);
+    expect(annotations['service.beta.kubernetes.io/aws-load-balancer-healthcheck-path']).toBe('/readyz');
+    // Deregistration should not hold a draining pod's target much beyond the drain.
+    const delay = Number(/deregistration_delay\.timeout_seconds=(\d+)/.exec(annotations['service.beta.kubernetes.io/aws-load-balancer-target-group-attributes']!)?.[1]);
+    expect(delay * 1000).toBeGreaterThan(config.shutdown.timeoutMs);
+    expect(delay).toBeLessThanOrEqual(pod(dir).spec.terminationGracePeriodSeconds!);
   });
 });
 
