@@ -1,6 +1,7 @@
 // Parsing is pure (argv and env in, Config or ConfigError out): flags over environment variables
 // over the defaults in the settings table.
 import { parsePort, SETTING_KEYS, SETTINGS, type Setting, type SettingKey, type SettingValues } from './settings.js';
+import { parseBehaviour, type ListenerBehaviour } from './behaviour.js';
 import { LISTENER_SCHEMES, type Config, type ListenerScheme, type ListenerSpec, type TlsFiles } from './types.js';
 
 /** A setting with a value that is not allowed. The message is the one line an operator sees. */
@@ -141,13 +142,15 @@ export function defaultConfig(): Config {
   return outcome.config;
 }
 
-const LISTENER_PATTERN = /^([a-z+]+):\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+|\*):(\d+)$/;
+const LISTENER_PATTERN = /^([a-z+]+):\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+|\*):(\d+)(?:\?([A-Za-z0-9_=&.%-]*))?$/;
 const MAX_LISTENERS = 32;
 
-function listenerSpec(scheme: ListenerScheme, host: string, port: number, origin: string): ListenerSpec {
+function listenerSpec(scheme: ListenerScheme, host: string, port: number, origin: string, query = '', behaviour?: ListenerBehaviour): ListenerSpec {
   const hostPart = host.includes(':') ? `[${host}]` : host;
   return {
-    name: `${scheme}://${hostPart}:${port}`,
+    // Options are part of the name (and so of the `listener` label): a listener per entry, as configured.
+    name: `${scheme}://${hostPart}:${port}${query ? `?${query}` : ''}`,
+    ...(behaviour ? { behaviour } : {}),
     scheme,
     transport: scheme === 'udp' ? 'udp' : 'tcp',
     tls: scheme.startsWith('tls'),
@@ -171,7 +174,14 @@ function parseListeners(raw: string, setting: string, origin: string): ListenerS
       throw new ConfigError(setting, raw, `entry ${JSON.stringify(entry)} is not scheme://host:port with scheme ${LISTENER_SCHEMES.join(', ')} and port 0-65535`);
     }
     const host = (match[2] as string).replace(/^\[(.*)\]$/, '$1');
-    return listenerSpec(scheme, host, portNumber, origin);
+    const query = match[4] ?? '';
+    let behaviour: ListenerBehaviour | undefined;
+    try {
+      behaviour = parseBehaviour(query, scheme === 'udp' ? 'udp' : 'tcp');
+    } catch (error) {
+      throw new ConfigError(setting, raw, `entry ${JSON.stringify(entry)}: ${(error as Error).message}`);
+    }
+    return listenerSpec(scheme, host, portNumber, origin, query, behaviour);
   });
   const seen = new Set<string>();
   for (const spec of specs) {

@@ -62,7 +62,7 @@ const workerCount = (raw: string) => (raw === 'auto' ? availableParallelism() : 
 const PORT_ALLOWED = 'an integer from 0 to 65535 (0 = ephemeral)';
 const MS_ALLOWED = `an integer number of milliseconds from 0 to ${MAX_TIMER_MS}`;
 const HOST_ALLOWED = `${ANY_HOST} (every address family the host has), an IP address or a hostname`;
-export const LISTENERS_ALLOWED = `empty (use ECHO_HOST/ECHO_PORT), or a comma-separated list of scheme://host:port with scheme ${LISTENER_SCHEMES.join(', ')}`;
+export const LISTENERS_ALLOWED = `empty (use ECHO_HOST/ECHO_PORT), or a comma-separated list of scheme://host:port[?options] with scheme ${LISTENER_SCHEMES.join(', ')}`;
 
 export const SETTINGS = {
   // `*` listens on every address family the host has, so probes and clients reach the pod on an
@@ -84,7 +84,7 @@ export const SETTINGS = {
   // is found and its connection closed instead of held forever. 0 reproduces the idle cuts.
   keepAliveMs: setting({ env: 'ECHO_TCP_KEEPALIVE_MS', flag: '--tcp-keepalive-ms', fallback: '120000', meaning: 'TCP keepalive probes after this long without traffic on a connection (0 = off)', parse: keepAliveMs, allowed: `0 (off), or an integer number of milliseconds from 1000 to ${MAX_KEEPALIVE_MS} (whole seconds count)` }),
   maxPendingBytes: setting({ env: 'ECHO_MAX_PENDING_BYTES', flag: '--max-pending-bytes', fallback: '65536', meaning: 'per-connection buffer high-water mark; reading pauses above it', parse: wholeNumberFrom(MIN_PENDING_BYTES, MAX_PENDING_BYTES), allowed: `an integer number of bytes from ${MIN_PENDING_BYTES} to ${MAX_PENDING_BYTES}` }),
-  listeners: setting({ env: 'ECHO_LISTENERS', flag: '--listeners', fallback: '', meaning: 'several listeners: scheme://host:port,... (tcp, tcp+proxy, tls, tls+proxy, udp); empty = tcp://ECHO_HOST:ECHO_PORT', parse: anyText(4096), allowed: LISTENERS_ALLOWED }),
+  listeners: setting({ env: 'ECHO_LISTENERS', flag: '--listeners', fallback: '', meaning: 'several listeners: scheme://host:port[?options],... (tcp, tcp+proxy, tls, tls+proxy, udp; options: delay, rate, close_after, reset_after, discard, stall, loss); empty = tcp://ECHO_HOST:ECHO_PORT', parse: anyText(4096), allowed: LISTENERS_ALLOWED }),
   tlsCert: setting({ env: 'ECHO_TLS_CERT', flag: '--tls-cert', fallback: '', meaning: 'PEM certificate (chain) file for tls listeners; reloaded when it changes and on SIGHUP', parse: anyText(4096), allowed: 'a file path' }),
   tlsKey: setting({ env: 'ECHO_TLS_KEY', flag: '--tls-key', fallback: '', meaning: 'PEM private key file for tls listeners; reloaded when it changes and on SIGHUP', parse: anyText(4096), allowed: 'a file path' }),
   tlsClientCa: setting({ env: 'ECHO_TLS_CLIENT_CA', flag: '--tls-client-ca', fallback: '', meaning: 'PEM CA file: tls listeners require client certificates it signed (mTLS)', parse: anyText(4096), allowed: 'a file path' }),

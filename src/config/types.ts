@@ -1,4 +1,5 @@
 // What a parsed configuration holds: the service's settings as the rest of the code uses them.
+import type { ListenerBehaviour } from './behaviour.js';
 /**
  * The host that means every address family the host has: Node's unspecified address (`::`, which
  * takes IPv4 clients as IPv4-mapped addresses, falling back to `0.0.0.0` where IPv6 is absent).
@@ -26,6 +27,8 @@ export interface ListenerSpec {
   readonly port: number;
   /** The settings this listener came from, as the operator gave them (named when it cannot bind). */
   readonly origin: string;
+  /** Test behaviours from the entry's query string; absent = a plain echo. */
+  readonly behaviour?: ListenerBehaviour;
 }
 
 export interface TlsFiles {

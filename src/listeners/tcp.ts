@@ -41,6 +41,7 @@ export function createTcpListener(spec: ListenerSpec, config: Pick<Config, 'echo
     maxLifetimeMs: config.echo.maxLifetimeMs,
     maxPendingBytes: config.echo.maxPendingBytes,
     keepAliveMs: config.echo.keepAliveMs,
+    ...(spec.behaviour?.kind === 'tcp' ? { behaviour: spec.behaviour } : {}),
     reusePort: deps.reusePort,
     proxy: spec.proxy,
     proxyTimeoutMs: config.echo.proxyTimeoutMs,
@@ -82,6 +83,7 @@ export function createTcpListener(spec: ListenerSpec, config: Pick<Config, 'echo
       ...echo.address,
       accepting: echo.accepting,
       activeConnections: echo.activeConnections,
+      ...(spec.behaviour ? { behaviour: spec.behaviour } : {}),
       ...(endpoint ? { certificate: endpoint.material.certificate.subject, certificateNotAfter: endpoint.material.certificate.notAfter } : {}),
     }),
   };

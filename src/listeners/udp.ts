@@ -31,6 +31,7 @@ export function createUdpListener(spec: ListenerSpec, udp: Config['udp'], deps: 
     maxQueuedSends: udp.maxQueuedSends,
     sourcePorts: deps.sourcePorts,
     sourceRate: deps.sourceRate,
+    ...(spec.behaviour?.kind === 'udp' ? { behaviour: spec.behaviour } : {}),
   });
   return {
     spec,
@@ -48,6 +49,6 @@ export function createUdpListener(spec: ListenerSpec, udp: Config['udp'], deps: 
     drain: () => undefined,
     idle: () => Promise.resolve(),
     closeAll: () => undefined,
-    detail: () => ({ name: spec.name, scheme: spec.scheme, ...socket.address, bound: socket.bound, queuedSends: socket.queuedSends }),
+    detail: () => ({ name: spec.name, scheme: spec.scheme, ...socket.address, bound: socket.bound, queuedSends: socket.queuedSends, ...(spec.behaviour ? { behaviour: spec.behaviour } : {}) }),
   };
 }

@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ProxyTlvDetails } from '../proxy/index.js';
+import type { TcpBehaviour } from '../config/behaviour.js';
+import { BehaviourPump } from './behaviour.js';
 import type { ByteTotals, CloseReason, EchoStats } from './stats.js';
 
 export interface ConnectionOptions {
@@ -11,6 +13,8 @@ export interface ConnectionOptions {
   readonly logger: Logger;
   readonly now: () => number;
   readonly onClosed: (connection: EchoConnection, reason: CloseReason, durationSeconds: number) => void;
+  /** The listener's test behaviours; absent = the plain echo (`onData`), which never looks at this. */
+  readonly behaviour?: TcpBehaviour;
 }
 
 /** What happened on a connection before its echo began. */
@@ -66,6 +70,7 @@ export class EchoConnection {
   private readonly headerBytes: number;
   private readonly bannerBytes: number;
   private readonly proxiedRemote: string | undefined;
+  private readonly pump: BehaviourPump | undefined;
   /** What the balancer said about this client in its PROXY v2 TLVs, kept for views of open connections. */
   readonly proxyDetails: ProxyTlvDetails | undefined;
 
@@ -78,16 +83,26 @@ export class EchoConnection {
     this.proxiedRemote = intro.remote;
     this.proxyDetails = intro.proxy;
     (socket as EchoSocket)[CONNECTION] = this;
-    socket.on('data', EchoConnection.onData);
+    // Chosen once per connection: a listener without behaviours runs the plain per-chunk path.
+    if (options.behaviour === undefined) {
+      this.pump = undefined;
+      socket.on('data', EchoConnection.onData);
+    } else {
+      this.pump = new BehaviourPump(socket, options.behaviour, this, options.now);
+      if (this.pump.reads) socket.on('data', EchoConnection.onShapedData);
+    }
     socket.on('drain', EchoConnection.onDrain);
     socket.on('end', EchoConnection.onEnd);
     socket.on('error', EchoConnection.onError);
     socket.on('close', EchoConnection.onClose);
     if (options.idleTimeoutMs > 0) this.watchTimeout(options.idleTimeoutMs);
     if (options.maxLifetimeMs !== undefined && options.maxLifetimeMs > 0) this.lifetimeTimer = setTimeout(() => this.lifetimeOver(), options.maxLifetimeMs);
-    if (intro.initial !== undefined && intro.initial.length > 0) EchoConnection.onData.call(socket as EchoSocket, intro.initial);
+    if (intro.initial !== undefined && intro.initial.length > 0) {
+      if (this.pump) this.pump.onData(intro.initial);
+      else EchoConnection.onData.call(socket as EchoSocket, intro.initial);
+    }
     // A socket paused while its PROXY header was read does not restart when 'data' is attached.
-    if (!this.pausedForBackpressure && socket.readableFlowing === false) socket.resume();
+    if (!this.pausedForBackpressure && socket.readableFlowing === false && this.pump?.reads !== false) socket.resume();
   }
 
   /** Bytes read from and written back to this client so far (written = accepted by the kernel). */
@@ -179,8 +194,13 @@ export class EchoConnection {
     }
   }
 
+  private static onShapedData(this: EchoSocket, chunk: Buffer): void {
+    this[CONNECTION].pump?.onData(chunk);
+  }
+
   private static onDrain(this: EchoSocket): void {
     const connection = this[CONNECTION];
+    connection.pump?.onDrain();
     if (connection.pausedForBackpressure) {
       connection.pausedForBackpressure = false;
       if (!connection.heldByGuard) this.resume();
@@ -213,18 +233,44 @@ export class EchoConnection {
     this[CONNECTION].discardedBytes += chunk.length;
   }
 
+  /** BehaviourHooks: the listener's close_after/reset_after fired. */
+  closeByBehaviour(how: 'close' | 'reset'): void {
+    const socket = this.socket;
+    if (socket.destroyed || this.closing) return;
+    if (how === 'close') {
+      this.endOnOwnAccount('behaviour_close');
+      return;
+    }
+    this.reason = 'behaviour_reset';
+    // SO_LINGER 0 and close: the kernel sends a RST. A TLS socket resets the TCP socket under it.
+    const tcp = (socket as Socket & { _parent?: Socket })._parent ?? socket;
+    tcp.resetAndDestroy();
+    if (tcp !== socket) socket.destroy();
+  }
+
+  /** BehaviourHooks: reading paused while shaped echo waits. */
+  pausedForQueue(): void {
+    this.options.stats.backpressurePauses++;
+  }
+
   // The lifetime cap: echo nothing more, flush what was echoed, FIN, and close when the client does.
   private lifetimeOver(): void {
+    this.endOnOwnAccount('max_lifetime');
+  }
+
+  private endOnOwnAccount(reason: CloseReason): void {
     const socket = this.socket;
     if (socket.destroyed || this.closing) return;
     this.closing = true;
+    this.pump?.stop();
     // A deadline, not an inactivity timeout: a client that never reads or never closes loses its slot.
     this.lifetimeTimer = setTimeout(() => socket.destroy(), CLOSE_FLUSH_GRACE_MS);
     if (socket.writableEnded) return; // the client half-closed: its echo is already ending
-    this.reason ??= 'max_lifetime';
+    this.reason ??= reason;
     // Keep reading, but throw away what the client still sends: closing with unread bytes would make
     // the kernel answer with a reset and drop the echo still queued for the client.
     socket.off('data', EchoConnection.onData);
+    socket.off('data', EchoConnection.onShapedData);
     socket.on('data', EchoConnection.onDiscard);
     this.pausedForBackpressure = false;
     this.heldByGuard = false;
@@ -261,6 +307,7 @@ export class EchoConnection {
 
   private closed(): void {
     if (this.lifetimeTimer !== undefined) clearTimeout(this.lifetimeTimer);
+    this.pump?.stop();
     const reason = this.closeReason();
     const durationSeconds = (this.options.now() - this.openedAt) / 1000;
     const logger = this.options.logger;
@@ -276,7 +323,7 @@ export class EchoConnection {
 
   private closeReason(): CloseReason {
     // An error that arrives while we are closing on purpose does not change why we closed.
-    if (this.reason === 'idle_timeout' || this.reason === 'shutdown' || this.reason === 'max_lifetime' || this.reason === 'overload') return this.reason;
+    if (this.reason !== undefined && this.reason !== 'client_end') return this.reason;
     if (this.error) return RESET_CODES.has(this.error.code ?? '') ? 'reset' : 'error';
     return this.reason ?? 'client_end';
   }

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { TcpBehaviour } from '../config/behaviour.js';
 import { bindAddress } from '../config/types.js';
 import type { TlsEndpoint } from '../tls/index.js';
 import type { ProxyTlvDetails } from '../proxy/index.js';
@@ -18,6 +19,8 @@ export interface EchoListenerOptions {
   readonly idleTimeoutMs: number;
   /** 0 or absent = no cap. */
   readonly maxLifetimeMs?: number;
+  /** Test behaviours for this listener's connections; absent = the plain echo. */
+  readonly behaviour?: TcpBehaviour;
   /** TCP keepalive on accepted connections: probes after this long without traffic; 0 or absent = off. */
   readonly keepAliveMs?: number;
   /** highWaterMark of accepted sockets (absent = Node's default). */
@@ -102,6 +105,7 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
     logger,
     now: options.now,
     onClosed,
+    ...(options.behaviour ? { behaviour: options.behaviour } : {}),
   };
 
   const trouble = createAcceptTrouble(logger, () => connections.size);

@@ -4,7 +4,8 @@ import { createBucketCounts, type BucketCounts } from '../metrics/bucket-histogr
 import { PROXY_ERROR_REASONS, type ProxyProtocolErrorReason } from '../proxy/read-header.js';
 
 // overload: closed by the memory guard (src/overload/memory-guard.ts) to keep the process under its budget.
-export const CLOSE_REASONS = ['client_end', 'reset', 'idle_timeout', 'max_lifetime', 'shutdown', 'overload', 'error'] as const;
+// behaviour_close / behaviour_reset: a listener's close_after / reset_after test behaviour ended it.
+export const CLOSE_REASONS = ['client_end', 'reset', 'idle_timeout', 'max_lifetime', 'shutdown', 'overload', 'error', 'behaviour_close', 'behaviour_reset'] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
 // fd_limit: the process's file-descriptor budget for echo connections is used up (see listener.ts);

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { createSourcePortPolicy, SOURCE_PORT_ALLOWED, SOURCE_PORT_LOOP, type SourcePortPolicy } from './source-ports.js';
 import type { SourceRateLimiter } from './source-rate.js';
 import type { UdpErrorReason, UdpStats } from './stats.js';
+import { drawDelay, type UdpBehaviour } from '../config/behaviour.js';
 
 /** Largest UDP payload IPv4 can carry: 65535 - 20 (IP header) - 8 (UDP header). */
 export const MAX_UDP4_PAYLOAD = 65_507;
@@ -48,6 +49,10 @@ export interface UdpEchoListenerOptions {
   readonly sourcePorts?: SourcePortPolicy;
   /** Per-source rate limit, shared by the process's UDP listeners; absent = no limit. */
   readonly sourceRate?: SourceRateLimiter;
+  /** The listener's test behaviours (delay, loss); absent = the plain echo, which never looks at this. */
+  readonly behaviour?: UdpBehaviour;
+  /** For tests: the loss draw (default Math.random). */
+  readonly random?: () => number;
   /** For tests: makes the socket (default: node:dgram's createSocket). */
   readonly createSocket?: (options: SocketOptions) => Socket;
 }
@@ -231,6 +236,36 @@ export function createUdpEchoListener(options: UdpEchoListenerOptions): UdpEchoL
     }
   };
 
+  // Test behaviours, in front of the plain path: a datagram lost on purpose is received and counted
+  // as `loss`; a delayed one waits (at most maxQueuedSends at once) and then takes the plain path.
+  let delayed = 0;
+  const shapedMessage = ({ delay, loss }: UdpBehaviour) => {
+    const random = options.random ?? Math.random;
+    return (datagram: Buffer, sender: RemoteInfo) => {
+      if (loss !== undefined && loss > 0 && random() < loss) {
+        stats.receivedDatagrams++;
+        stats.receivedBytes += datagram.length;
+        stats.errors.loss++;
+        return;
+      }
+      if (delay === undefined) {
+        onMessage(datagram, sender);
+        return;
+      }
+      if (delayed >= maxQueuedSends) {
+        stats.receivedDatagrams++;
+        stats.receivedBytes += datagram.length;
+        stats.errors.send_queue_full++;
+        return;
+      }
+      delayed++;
+      setTimeout(() => {
+        delayed--;
+        if (bound) onMessage(datagram, sender);
+      }, drawDelay(delay));
+    };
+  };
+
   return {
     async listen() {
       if (socket || closing) throw new Error('udp echo listener: listen() can be called once, before close()');
@@ -249,7 +284,7 @@ export function createUdpEchoListener(options: UdpEchoListenerOptions): UdpEchoL
       if (!s) throw new Error('udp echo listener: no address to bind');
       socket = s;
       s.on('error', onSocketError);
-      s.on('message', onMessage);
+      s.on('message', options.behaviour ? shapedMessage(options.behaviour) : onMessage);
       applyBufferSizes(s);
       address = s.address();
       sourcePorts.refuseListenPort(address.port);

@@ -56,7 +56,7 @@ export function registerUdpMetrics(registry: Registry<RegistryContentType>, sour
   });
   const errors = {
     name: 'echo_udp_errors_total',
-    help: 'UDP datagrams not echoed, by reason (oversize, send_queue_full, send_failed, loop, reserved_source_port, rate_limited) and receive errors (receive_failed).',
+    help: 'UDP datagrams not echoed, by reason (oversize, send_queue_full, send_failed, loop, reserved_source_port, rate_limited, loss) and receive errors (receive_failed).',
     labelNames: [...labelNames, 'reason'],
   };
   registerScrapedCounter(registry, errors, (add) => {

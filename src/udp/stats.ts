@@ -14,7 +14,8 @@
  *   SNMP...) or a known reflection port; no client sends from one, a forged datagram does.
  * - `rate_limited`: the source (IPv4 address or IPv6 /64) is over ECHO_UDP_SOURCE_RATE (source-rate.ts).
  */
-export const UDP_ERROR_REASONS = ['oversize', 'send_queue_full', 'send_failed', 'receive_failed', 'loop', 'reserved_source_port', 'rate_limited'] as const;
+// loss: dropped on purpose by the listener's `loss` test behaviour.
+export const UDP_ERROR_REASONS = ['oversize', 'send_queue_full', 'send_failed', 'receive_failed', 'loop', 'reserved_source_port', 'rate_limited', 'loss'] as const;
 export type UdpErrorReason = (typeof UDP_ERROR_REASONS)[number];
 
 export interface UdpStats {

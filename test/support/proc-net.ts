@@ -7,6 +7,8 @@ export interface TcpSocketRow {
   /** The kernel's state code, e.g. '0A' = LISTEN, '01' = ESTABLISHED. */
   readonly state: string;
   readonly inode: string;
+  /** Bytes received and not yet read by the process that holds the socket. */
+  readonly rxQueue: number;
 }
 
 /** This network namespace's IPv4 TCP sockets, from /proc/net/tcp (Linux). */
@@ -17,7 +19,7 @@ export function tcpSockets(): TcpSocketRow[] {
     .slice(1)
     .map((line) => line.trim().split(/\s+/))
     .filter((fields) => fields.length > 9)
-    .map((fields) => ({ localPort: port(fields[1]), remotePort: port(fields[2]), state: fields[3] as string, inode: fields[9] as string }));
+    .map((fields) => ({ localPort: port(fields[1]), remotePort: port(fields[2]), state: fields[3] as string, inode: fields[9] as string, rxQueue: parseInt(fields[4]?.split(':')[1] ?? '0', 16) }));
 }
 
 /** The socket descriptors of a process: socket inode -> descriptor number (Linux, /proc/<pid>/fd). */

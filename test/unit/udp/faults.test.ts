@@ -53,7 +53,7 @@ describe('UDP echo faults', () => {
     expect((await client.exchange(atLimit)).equals(atLimit)).toBe(true);
     expect(client.inbox).toHaveLength(0);
     expect(stats).toMatchObject({ receivedDatagrams: 2, receivedBytes: 201, sentDatagrams: 1, sentBytes: 100 });
-    expect(stats.errors).toEqual({ oversize: 1, send_queue_full: 0, send_failed: 0, receive_failed: 0, loop: 0, reserved_source_port: 0, rate_limited: 0 });
+    expect(stats.errors).toEqual({ oversize: 1, send_queue_full: 0, send_failed: 0, receive_failed: 0, loop: 0, reserved_source_port: 0, rate_limited: 0, loss: 0 });
   });
 
   it('counts failed sends, warns once per interval, and keeps echoing', async () => {

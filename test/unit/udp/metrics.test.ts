@@ -32,6 +32,7 @@ describe('UDP echo metrics', () => {
       [`echo_udp_errors_total{${L},reason="loop"}`]: 0,
       [`echo_udp_errors_total{${L},reason="reserved_source_port"}`]: 0,
       [`echo_udp_errors_total{${L},reason="rate_limited"}`]: 0,
+      [`echo_udp_errors_total{${L},reason="loss"}`]: 0,
     });
 
     const listener = createUdpEchoListener({ ...UDP_LISTENER_DEFAULTS, host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }), stats, maxDatagramBytes: 2000 });
@@ -76,7 +77,7 @@ describe('UDP echo metrics', () => {
     const samples = parseExposition(await registry.metrics());
     expect(sample(samples, 'echo_udp_datagrams_total{listener="udp://0.0.0.0:7000",direction="received"}')).toBe(5);
     expect(sample(samples, 'echo_udp_errors_total{listener="udp://[::]:7001",reason="send_failed"}')).toBe(2);
-    expect(samples.size).toBe(22); // per listener: 2 directions, 2 byte totals, 7 error reasons
+    expect(samples.size).toBe(24); // per listener: 2 directions, 2 byte totals, 8 error reasons
 
     const bare = new Registry();
     registerUdpMetrics(bare, [{ stats: createUdpStats() }]);
