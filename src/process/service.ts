@@ -69,6 +69,7 @@ export function createService(config: Config, deps: ServiceDeps): Runnable {
       memory: listeners.memoryDetail(),
     }),
     describe: () => ({ activeConnections: group.activeConnections }),
+    connections: () => listeners.openConnections(),
   };
   return createProcessShell({ config, logger, version, now, workload, metrics: { render: createRenderer(registry) }, registry });
 }

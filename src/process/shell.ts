@@ -10,6 +10,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../config/types.js';
 import { StartError } from '../listeners/start-error.js';
 import type { MetricsRenderer } from '../metrics/exposition.js';
+import type { ConnectionsSource } from '../sidecar/connections-route.js';
 import { createSidecar, type Sidecar } from '../sidecar/server.js';
 import { watchEventLoop } from './event-loop.js';
 import { createLifecycle, type LifecycleState } from './lifecycle.js';
@@ -38,6 +39,8 @@ export interface Workload {
   status(): { readonly listeners: Record<string, unknown> } & Record<string, unknown>;
   /** Context for the shutdown_started log line. */
   describe(): Record<string, unknown>;
+  /** Its open echo connections, for /connections; absent where they live in other processes. */
+  readonly connections?: ConnectionsSource;
 }
 
 export interface BoundAddresses {
@@ -93,6 +96,8 @@ export function createProcessShell({ config, logger, version, now, workload, met
     logger: logger.child({ component: 'http' }),
     metrics,
     registry,
+    now,
+    connections: workload.connections,
     health: { live: () => eventLoop.live, ready, detail: status },
   });
 

@@ -11,6 +11,7 @@ import { createAdmission } from './admission.js';
 import { registerAdmissionMetrics } from './admission-metrics.js';
 import { healthRoutes, type HealthSource } from './health.js';
 import { metricsRoute } from './metrics-route.js';
+import { connectionsRoute, type ConnectionsSource } from './connections-route.js';
 
 export interface SidecarOptions {
   readonly host: string;
@@ -19,11 +20,15 @@ export interface SidecarOptions {
   readonly health: HealthSource;
   /** Deadline for headers, for a whole request and for an idle connection (default 10 s). */
   readonly requestTimeoutMs?: number;
-  /** When set, /metrics requires `Authorization: Bearer <token>`. */
+  /** When set, /metrics and /connections require `Authorization: Bearer <token>`. */
   readonly metricsToken?: string | undefined;
   readonly metrics: MetricsRenderer;
   /** Where the sidecar's own metrics (echo_http_*) are registered. */
   readonly registry: Registry;
+  /** The open echo connections /connections lists; absent, it answers 501 (they live in other processes). */
+  readonly connections?: ConnectionsSource | undefined;
+  /** The clock connections' openedAt comes from (default performance.now). */
+  readonly now?: () => number;
   /** The process's descriptor limit (default: read from /proc/self/limits). */
   readonly descriptorLimit?: number | undefined;
 }
@@ -69,7 +74,7 @@ export function sidecarConnectionCap(descriptorLimit: number | undefined): numbe
 }
 const MAX_CONNECTIONS_WITHOUT_LIMIT = 128;
 
-export function createSidecar({ host, port, logger, health, metrics, registry, requestTimeoutMs = 10_000, metricsToken, descriptorLimit = procDescriptors.limit() }: SidecarOptions): Sidecar {
+export function createSidecar({ host, port, logger, health, metrics, registry, requestTimeoutMs = 10_000, metricsToken, connections, now = () => performance.now(), descriptorLimit = procDescriptors.limit() }: SidecarOptions): Sidecar {
   const admission = createAdmission(
     { maxPipelined: MAX_PIPELINED_REQUESTS, maxConnections: sidecarConnectionCap(descriptorLimit), requestsPerSecond: REQUESTS_PER_SECOND, burst: REQUEST_BURST },
     logger,
@@ -102,6 +107,7 @@ export function createSidecar({ host, port, logger, health, metrics, registry, r
 
   app.register(healthRoutes, { health });
   app.register(metricsRoute, { metrics, token: metricsToken });
+  app.register(connectionsRoute, { connections, now, token: metricsToken });
 
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}` });

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { ProxyTlvDetails } from '../proxy/index.js';
 import type { TcpBehaviour } from '../config/behaviour.js';
 import { BehaviourPump } from './behaviour.js';
+import { viewSocket, type SocketView } from './connection-view.js';
 import type { ByteTotals, CloseReason, EchoStats } from './stats.js';
 
 export interface ConnectionOptions {
@@ -145,6 +146,11 @@ export class EchoConnection {
     if (this.socket.destroyed) return;
     this.reason = 'overload';
     this.socket.destroy();
+  }
+
+  /** The socket's peer and local addresses and TLS details, for a view of open connections (read when asked). */
+  view(): SocketView {
+    return viewSocket(this.socket);
   }
 
   get remote(): string {
