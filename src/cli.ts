@@ -27,6 +27,11 @@ function readVersion(): string {
 }
 
 export async function runCli(): Promise<void> {
+  // `tcp-echo probe ...`: the client that tests a path end to end (src/probe/), not the service.
+  if (process.argv[2] === 'probe') {
+    const { runProbeCommand } = await import('./probe/command.js');
+    process.exit(await runProbeCommand(process.argv.slice(3)));
+  }
   let outcome: ParseOutcome;
   try {
     outcome = parseConfig(process.argv.slice(2), process.env);
