@@ -12,6 +12,7 @@ import { registerAdmissionMetrics } from './admission-metrics.js';
 import { healthRoutes, type HealthSource } from './health.js';
 import { metricsRoute } from './metrics-route.js';
 import { connectionsRoute, type ConnectionsSource } from './connections-route.js';
+import { statusPageRoutes } from './status-page.js';
 
 export interface SidecarOptions {
   readonly host: string;
@@ -108,6 +109,7 @@ export function createSidecar({ host, port, logger, health, metrics, registry, r
   app.register(healthRoutes, { health });
   app.register(metricsRoute, { metrics, token: metricsToken });
   app.register(connectionsRoute, { connections, now, token: metricsToken });
+  app.register(statusPageRoutes);
 
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
