@@ -1,6 +1,7 @@
 // `tcp-echo probe` argument parsing: the target, every option's values and limits, the checks
 // between options, --help. The built command's exit 2: test/service/probe.test.ts.
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { DEFAULT_COUNT, parseProbeArgs, ProbeArgumentError, probeHelpText, type ProbeOptions } from '../../../src/probe/args.js';
 
 function options(...argv: string[]): ProbeOptions {
@@ -165,5 +166,13 @@ describe('--help', () => {
     }
     expect(text).toContain('tcp://HOST:PORT, tls://HOST:PORT or udp://HOST:PORT');
     expect(text).toMatch(/Exit 0: .* 1: .* 2: invalid arguments/s);
+  });
+
+  it('docs/probe.md has a row for every option --help lists', () => {
+    const doc = readFileSync(new URL('../../../docs/probe.md', import.meta.url), 'utf8');
+    const rows = doc.split('\n').filter((line) => line.startsWith('| `--'));
+    const flags = [...probeHelpText().matchAll(/^ {2}(--[a-z-]+)/gm)].map((match) => match[1] as string);
+    expect(flags.length).toBeGreaterThan(15);
+    for (const flag of flags) expect(rows.some((row) => row.includes(`\`${flag}`)), flag).toBe(true);
   });
 });
