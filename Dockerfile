@@ -3,6 +3,7 @@
 #   docker build -t tcp-echo .
 #   docker run --rm --read-only --cap-drop ALL --security-opt no-new-privileges \
 #     --stop-timeout 35 -p 7000:7000 -p 8080:8080 tcp-echo
+#   docker run --rm tcp-echo probe tcp://echo.example:7000 --count 1000   # the probe client
 #
 # NODE_IMAGE picks the Node base for every stage: Node 26 (active LTS until 2029-04-30) on
 # Debian 13 slim by default; node:24-trixie-slim is the other tested line (package.json
@@ -55,4 +56,9 @@ STOPSIGNAL SIGTERM
 # itself makes the request (slim images have no curl or wget); HTTP_PORT is honoured.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "-e", "require('http').get({host:'127.0.0.1',port:process.env.HTTP_PORT||8080,path:'/readyz',timeout:4000},r=>process.exit(r.statusCode===200?0:1)).on('timeout',()=>process.exit(1)).on('error',()=>process.exit(1))"]
-CMD ["node", "dist/main.js"]
+# The entry point is the command line itself, in place of the base image's docker-entrypoint.sh
+# (which would take `probe` for a program to run): `docker run <image>` runs the service,
+# `docker run <image> --log-level debug` passes it flags, and `docker run <image> probe
+# tcp://host:7000` runs the probe client (docs/probe.md). The HEALTHCHECK above runs its own command.
+ENTRYPOINT ["node", "dist/main.js"]
+CMD []

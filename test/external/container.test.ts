@@ -86,7 +86,9 @@ describe.skipIf(!env)('container image (podman)', () => {
     const config = image.Config;
     expect(config.User).toBe('node');
     expect(config.Env).toContain('NODE_ENV=production');
-    expect(config.Cmd).toEqual(['node', 'dist/main.js']);
+    // The command line is the entry point (so `<image> probe ...` and `<image> --flag` work); no default arguments.
+    expect(config.Entrypoint).toEqual(['node', 'dist/main.js']);
+    expect(config.Cmd ?? []).toEqual([]);
     expect(Object.keys(config.ExposedPorts ?? {}).sort()).toEqual(['7000/tcp', '8080/tcp']);
     expect(config.Labels).toMatchObject({ 'org.opencontainers.image.title': 'tcp-echo', 'org.opencontainers.image.version': pkg.version });
     expect(config.Labels?.['org.opencontainers.image.source']).toMatch(/^https:\/\//);
@@ -154,6 +156,16 @@ describe.skipIf(!env)('container image (podman)', () => {
     const check = await runStatus('podman', ['healthcheck', 'run', CONTAINER]);
     expect(check.code, `podman healthcheck run: ${check.stdout}${check.stderr}`).toBe(0);
     expect((await inspect<ContainerInspect>('container', CONTAINER)).State.Health?.Status).toBe('healthy');
+  });
+
+  it('runs the probe client (`<image> probe ...`): from a second container in the service container\'s network namespace, every byte echoed', async () => {
+    const args = ['run', '--rm', '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--network', `container:${CONTAINER}`, IMAGE];
+    const probe = await runStatus('podman', [...args, 'probe', 'tcp://127.0.0.1:7000', '--count', '50', '--size', '4Ki', '--json'], { timeoutMs: 60_000 });
+    expect(probe.code, `podman run ... probe: ${probe.stdout}${probe.stderr}`).toBe(0);
+    expect(JSON.parse(probe.stdout)).toMatchObject({ result: 'pass', messages: { attempted: 50, echoed: 50, failed: 0 }, bytes: { verified: 50 * 4096 } });
+    const invalid = await runStatus('podman', [...args, 'probe', 'tcp://127.0.0.1:7000', '--size', 'huge'], { timeoutMs: 60_000 });
+    expect(invalid.code).toBe(2);
+    expect(invalid.stderr).toContain('tcp-echo probe: invalid argument: --size="huge"');
   });
 
   it(`podman stop mid-transfer: the client gets every byte back and the container exits 0 well within ${STOP_TIMEOUT_S} s`, async () => {

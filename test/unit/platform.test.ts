@@ -57,3 +57,22 @@ describe('supported Node lines (package.json engines)', () => {
     expect(suite).toBe('trixie');
   });
 });
+
+// The command line (src/main.ts) is what runs wherever the package does: `npx tcp-echo ...` through
+// package.json's bin (a shebang, which tsc keeps), and `<image> ...` through the image's entry point,
+// so that `probe` and flags after the image name reach it (docs/probe.md).
+describe('the command line as the entry point', () => {
+  it('package.json bin tcp-echo is dist/main.js, built from src/main.ts, which starts with a node shebang', () => {
+    const { bin, main } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { bin: Record<string, string>; main: string };
+    expect(bin).toEqual({ 'tcp-echo': 'dist/main.js' });
+    expect(main).toBe('dist/main.js');
+    expect(readFileSync(new URL('../../src/main.ts', import.meta.url), 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node');
+  });
+
+  it('the image: ENTRYPOINT node dist/main.js (exec form), no default arguments, the HEALTHCHECK a command of its own', () => {
+    const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
+    expect(dockerfile.match(/^ENTRYPOINT .*$/gm)).toEqual(['ENTRYPOINT ["node", "dist/main.js"]']);
+    expect(dockerfile.match(/^CMD .*$/gm)).toEqual(['CMD []']);
+    expect(dockerfile).toMatch(/^HEALTHCHECK [^\n]*\\\n\s+CMD \["node", "-e", /m);
+  });
+});
