@@ -33,6 +33,8 @@ export function helpText(): string {
     ...rows,
     `  ${'--help, -h'.padEnd(38)} ${''.padEnd(32)} ${''.padEnd(16)} print this help and exit`,
     '',
+    'tcp-echo probe --help: the client that tests an echo path end to end (docs/probe.md).',
+    '',
   ].join('\n');
 }
 
