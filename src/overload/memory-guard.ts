@@ -9,7 +9,8 @@
 //      (closed{reason="overload"}), newest first among equals, until that projection is back under
 //      REFUSE_AT. A connection whose client reads holds next to nothing and is never closed: with new
 //      connections refused, their number cannot grow;
-//   3. below RESUME_BELOW: accept again, readiness 200.
+//   3. below RESUME_BELOW (or, where the service at rest already uses more, close to what it used at
+//      start): accept again, readiness 200.
 // A paused connection's buffered echo cannot be shrunk without losing bytes, so closing is the only
 // way to take memory back from a client that does not read.
 import type { Logger } from 'pino';
@@ -17,6 +18,12 @@ import type { MemorySample, MemorySampler } from './memory.js';
 
 export const REFUSE_AT = 0.85;
 export const RESUME_BELOW = 0.7;
+/**
+ * Where the budget is small and the service at rest already uses RESUME_BELOW of it, it would never
+ * accept again: it resumes once back within this share of the budget of what it used at start
+ * (never above halfway to REFUSE_AT).
+ */
+export const RESUME_ABOVE_START = 0.05;
 /** What an open connection costs besides its buffers (socket, handles, V8 objects), as measured here. */
 export const CONNECTION_OVERHEAD_BYTES = 8 * 1024;
 /** How often memory is sampled; faster from half the budget on, where a burst can overshoot it between samples. */
@@ -90,7 +97,7 @@ export interface MemoryGuard {
 export function createMemoryGuard(options: MemoryGuardOptions): MemoryGuard {
   const { budgetBytes, listeners, sample, collectGarbage, logger, now } = options;
   const refuseAt = budgetBytes * REFUSE_AT;
-  const resumeBelow = budgetBytes * RESUME_BELOW;
+  let resumeBelow = budgetBytes * RESUME_BELOW;
   let last: MemorySample = { usedBytes: 0, rssBytes: 0 };
   let used = 0;
   let refusing = false;
@@ -207,7 +214,8 @@ export function createMemoryGuard(options: MemoryGuardOptions): MemoryGuard {
     start() {
       measure();
       if (used >= resumeBelow) {
-        logger.warn({ event: 'memory_budget_small', usedBytes: used, budgetBytes }, 'the memory budget leaves little room: the service already uses most of it');
+        resumeBelow = Math.min(used + budgetBytes * RESUME_ABOVE_START, budgetBytes * ((RESUME_BELOW + REFUSE_AT) / 2));
+        logger.warn({ event: 'memory_budget_small', usedBytes: used, budgetBytes, resumeBelowBytes: Math.round(resumeBelow) }, 'the memory budget leaves little room: the service already uses most of it');
       }
       running = true;
       const next = () => {

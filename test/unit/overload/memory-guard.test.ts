@@ -106,6 +106,41 @@ describe('memory guard', () => {
     expect(t.shed).toEqual([]);
   });
 
+  it('where the service at rest already uses 72% of a small budget, it accepts again once back near that, not only below 70%', () => {
+    const t = setup();
+    t.setUsed(72 * MiB);
+    t.guard.start(); // what it uses at rest: over the usual resume line
+    t.guard.stop();
+    t.setUsed(90 * MiB);
+    t.guard.check();
+    expect(t.refusals).toEqual([true]);
+    t.setUsed(78 * MiB); // above start + 5% of the budget: still refusing
+    t.advance(GC_INTERVAL_MS);
+    t.guard.check();
+    expect(t.refusals).toEqual([true]);
+    t.setUsed(76 * MiB); // back within 5% of the budget of where it started
+    t.advance(GC_INTERVAL_MS);
+    t.guard.check();
+    expect(t.refusals).toEqual([true, false]);
+  });
+
+  it('the resume line never rises past halfway to the refuse line, however much is used at rest', () => {
+    const t = setup();
+    t.setUsed(84 * MiB);
+    t.guard.start();
+    t.guard.stop();
+    t.setUsed(90 * MiB);
+    t.guard.check();
+    t.setUsed(78 * MiB); // under 77.5% of the budget is required
+    t.advance(GC_INTERVAL_MS);
+    t.guard.check();
+    expect(t.refusals).toEqual([true]);
+    t.setUsed(77 * MiB);
+    t.advance(GC_INTERVAL_MS);
+    t.guard.check();
+    expect(t.refusals).toEqual([true, false]);
+  });
+
   it('while refusing, stops reading from clients with a backlog over 64 KiB, and lets them read again once they catch up or it recovers', () => {
     const t = setup();
     t.setUsed(86 * MiB);
