@@ -5,7 +5,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { STATUS_CSS, STATUS_HTML, STATUS_SCRIPT } from './status-page-assets.js';
 
 const SECURITY_HEADERS = {
   // Nothing but this sidecar's own scripts, styles and requests; the token never leaves for elsewhere.
@@ -27,13 +26,16 @@ function packageFile(specifier: string): () => Promise<Buffer> {
 }
 
 export const statusPageRoutes: FastifyPluginAsync = async (app) => {
+  // The page's own files, loaded at the first request for the page: nobody looking costs nothing.
+  let pageAssets: Promise<typeof import('./status-page-assets.js')> | undefined;
+  const assets = () => (pageAssets ??= import('./status-page-assets.js'));
   const uplotScript = packageFile('uplot/dist/uPlot.iife.min.js');
   const uplotStyle = packageFile('uplot/dist/uPlot.min.css');
   const cached = { 'cache-control': 'public, max-age=3600' };
 
-  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').headers({ ...SECURITY_HEADERS, 'cache-control': 'no-cache' }).send(STATUS_HTML));
-  app.get('/status.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').headers({ ...SECURITY_HEADERS, 'cache-control': 'no-cache' }).send(STATUS_SCRIPT));
-  app.get('/status.css', async (_request, reply) => reply.type('text/css; charset=utf-8').headers({ ...SECURITY_HEADERS, 'cache-control': 'no-cache' }).send(STATUS_CSS));
+  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').headers({ ...SECURITY_HEADERS, 'cache-control': 'no-cache' }).send((await assets()).STATUS_HTML));
+  app.get('/status.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').headers({ ...SECURITY_HEADERS, 'cache-control': 'no-cache' }).send((await assets()).STATUS_SCRIPT));
+  app.get('/status.css', async (_request, reply) => reply.type('text/css; charset=utf-8').headers({ ...SECURITY_HEADERS, 'cache-control': 'no-cache' }).send((await assets()).STATUS_CSS));
   app.get('/assets/uPlot.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').headers({ ...SECURITY_HEADERS, ...cached }).send(await uplotScript()));
   app.get('/assets/uPlot.css', async (_request, reply) => reply.type('text/css; charset=utf-8').headers({ ...SECURITY_HEADERS, ...cached }).send(await uplotStyle()));
 };

@@ -53,8 +53,12 @@ describe('V8 young generation sizing from the entry point', () => {
   it('stays at its start size while the libraries load, which it outgrows without main.ts', async () => {
     const withEntry = await newSpace(await start());
     const withoutEntry = await newSpace(await start({ entry: WITHOUT_SETTINGS }));
-    expect(withEntry).toBeLessThanOrEqual(2 * MiB);
-    expect(withoutEntry).toBeGreaterThan(2 * MiB);
+    // Read on the first scrape, just after listening, where V8's sizing is back on: the first full GC
+    // (it often comes right after listening, from what loading left behind) may double it once, and
+    // that is not yet what the libraries did to it (without main.ts: 8 MiB or more by then).
+    expect(withEntry).toBeLessThanOrEqual(4 * MiB);
+    expect(withoutEntry).toBeGreaterThan(withEntry);
+    expect(withoutEntry).toBeGreaterThanOrEqual(8 * MiB);
   });
 
   it('is sized by V8 from the traffic once the service listens', async () => {
