@@ -1,6 +1,7 @@
 // What a view of open connections shows about one socket, read when someone asks: never on the echo path.
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import { acceptedSocketOf } from '../tls/accepted-socket.js';
 
 export interface TlsView {
   readonly protocol: string | null;
@@ -28,7 +29,7 @@ export function hostPort(address: string | undefined, port: number | undefined):
 
 export function viewSocket(socket: Socket): SocketView {
   // A TLS socket over an accepted one (tls listeners) reads its addresses from the socket under it.
-  const tcp = (socket as Socket & { _parent?: Socket })._parent ?? socket;
+  const tcp = acceptedSocketOf(socket) ?? socket;
   const addresses = { peer: hostPort(tcp.remoteAddress, tcp.remotePort), local: hostPort(tcp.localAddress, tcp.localPort) };
   return socket instanceof TLSSocket ? { ...addresses, tls: viewTls(socket) } : addresses;
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { ProxyTlvDetails } from '../proxy/index.js';
 import type { TcpBehaviour } from '../config/behaviour.js';
 import { BehaviourPump } from './behaviour.js';
+import { acceptedSocketOf } from '../tls/accepted-socket.js';
 import { viewSocket, type SocketView } from './connection-view.js';
 import type { ByteTotals, CloseReason, EchoStats } from './stats.js';
 
@@ -249,7 +250,7 @@ export class EchoConnection {
     }
     this.reason = 'behaviour_reset';
     // SO_LINGER 0 and close: the kernel sends a RST. A TLS socket resets the TCP socket under it.
-    const tcp = (socket as Socket & { _parent?: Socket })._parent ?? socket;
+    const tcp = acceptedSocketOf(socket) ?? socket;
     tcp.resetAndDestroy();
     if (tcp !== socket) socket.destroy();
   }

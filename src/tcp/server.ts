@@ -5,7 +5,7 @@ import { createServer, type Server, type ServerOpts, type Socket } from 'node:ne
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { proxiedRemote, ProxyProtocolError, readProxyHeader, type ProxyHeader } from '../proxy/index.js';
-import type { TlsEndpoint } from '../tls/index.js';
+import { acceptedSocketOf, type TlsEndpoint } from '../tls/index.js';
 import type { ConnectionIntro } from './connection.js';
 import type { EchoStats } from './stats.js';
 
@@ -72,7 +72,7 @@ export function createAcceptServer(options: AcceptServerOptions, tlsEndpoint: Tl
       // Accepted as plain TCP, then handed to a TLS server that never listens itself; on +proxy
       // listeners the PROXY header comes first, read on the raw socket (whatever followed it put back).
       const tlsServer = tlsEndpoint.createServer(serverOptions, (tlsSocket: TLSSocket) => {
-        const raw = (tlsSocket as TLSSocket & { _parent?: Socket })._parent;
+        const raw = acceptedSocketOf(tlsSocket);
         const header = raw ? headers.get(raw) : undefined;
         startEcho(tlsSocket, { remote: header ? proxiedRemote(header) : undefined, proxy: header?.details });
       });

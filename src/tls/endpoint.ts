@@ -1,11 +1,12 @@
 import { createServer as createTlsServer, type Server as TlsServer, type TlsOptions, type TLSSocket } from 'node:tls';
 import type { ServerOpts, Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { acceptedSocketOf } from './accepted-socket.js';
 import { loadTlsMaterial, type CertificateSummary, type TlsFiles, type TlsMaterial } from './material.js';
 import { classifyHandshakeError, createTlsStats, type TlsStats } from './stats.js';
 
 function remoteOf(socket: TLSSocket): string {
-  const raw = (socket as unknown as { _parent?: Socket })._parent;
+  const raw = acceptedSocketOf(socket);
   const address = socket.remoteAddress ?? raw?.remoteAddress;
   const port = socket.remotePort ?? raw?.remotePort;
   return `${address ?? '?'}:${port ?? '?'}`;

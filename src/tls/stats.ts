@@ -1,4 +1,5 @@
 import type { TLSSocket } from 'node:tls';
+import { acceptedSocketOf } from './accepted-socket.js';
 
 // Plain numbers the TLS listener keeps; metrics read them at scrape time (as with src/echo/stats.ts).
 
@@ -45,9 +46,7 @@ const SERVER_CERT_ALERT = /^ERR_SSL_(SSLV3|TLSV1|TLSV13)_ALERT_(BAD_CERTIFICATE|
 
 /** Ciphertext bytes the server read on the connection under the TLS socket (undefined if unknown). */
 export function rawBytesRead(socket: TLSSocket): number | undefined {
-  // Node keeps the accepted net.Socket as `_parent` of the server-side TLSSocket (an internal, stable since v0.11).
-  const parent = (socket as unknown as { _parent?: { bytesRead?: unknown } })._parent;
-  return typeof parent?.bytesRead === 'number' ? parent.bytesRead : undefined;
+  return acceptedSocketOf(socket)?.bytesRead;
 }
 
 /**

@@ -239,13 +239,17 @@ export function createUdpEchoListener(options: UdpEchoListenerOptions): UdpEchoL
   // Test behaviours, in front of the plain path: a datagram lost on purpose is received and counted
   // as `loss`; a delayed one waits (at most maxQueuedSends at once) and then takes the plain path.
   let delayed = 0;
+  // Received, then not echoed: counted as the plain path counts the datagrams it refuses.
+  const droppedBeforeEcho = (datagram: Buffer, reason: UdpErrorReason) => {
+    stats.receivedDatagrams++;
+    stats.receivedBytes += datagram.length;
+    stats.errors[reason]++;
+  };
   const shapedMessage = ({ delay, loss }: UdpBehaviour) => {
     const random = options.random ?? Math.random;
     return (datagram: Buffer, sender: RemoteInfo) => {
       if (loss !== undefined && loss > 0 && random() < loss) {
-        stats.receivedDatagrams++;
-        stats.receivedBytes += datagram.length;
-        stats.errors.loss++;
+        droppedBeforeEcho(datagram, 'loss');
         return;
       }
       if (delay === undefined) {
@@ -253,9 +257,7 @@ export function createUdpEchoListener(options: UdpEchoListenerOptions): UdpEchoL
         return;
       }
       if (delayed >= maxQueuedSends) {
-        stats.receivedDatagrams++;
-        stats.receivedBytes += datagram.length;
-        stats.errors.send_queue_full++;
+        droppedBeforeEcho(datagram, 'send_queue_full');
         return;
       }
       delayed++;
