@@ -9,6 +9,8 @@ import { httpRequest, listenerPorts, sample, scrape } from '../../support/metric
 import { startService, type RunningService } from '../../support/service.js';
 import { tcpSockets } from '../../support/proc-net.js';
 import { openUdpClient } from '../../support/udp.js';
+import { createTestPki, type TestPki } from '../../support/certs.js';
+import { openTls } from '../../support/tls.js';
 import { waitFor } from '../../support/wait.js';
 
 let running: RunningService | undefined;
@@ -17,8 +19,8 @@ afterEach(async () => {
   running = undefined;
 });
 
-async function listener(entry: string): Promise<{ port: number; name: string }> {
-  running = await startService({ ECHO_LISTENERS: entry });
+async function listener(entry: string, env: Record<string, string> = {}): Promise<{ port: number; name: string }> {
+  running = await startService({ ECHO_LISTENERS: entry, ...env });
   const [scheme] = entry.split(':');
   return { port: (await listenerPorts(running.httpPort)).get(scheme as string) as number, name: entry };
 }
@@ -152,6 +154,66 @@ describe('tcp behaviours', () => {
     expect(await metric(`echo_sent_bytes_total{listener="${name}"}`)).toBe(0);
     expect(await metric(`echo_connections_active{listener="${name}"}`)).toBe(1);
     client.destroy();
+  });
+});
+
+describe('tls behaviours: the same pump on the TLS socket; a reset goes to the TCP socket under it', () => {
+  let pki: TestPki | undefined;
+  afterEach(() => {
+    pki?.cleanup();
+    pki = undefined;
+  });
+  async function tlsListener(options: string) {
+    pki = await createTestPki();
+    return listener(`tls://127.0.0.1:0?${options}`, { ECHO_TLS_CERT: pki.server.certFile, ECHO_TLS_KEY: pki.server.keyFile });
+  }
+
+  it('delay=150ms: a round trip takes at least the delay, byte-exact', async () => {
+    const { port } = await tlsListener('delay=150ms');
+    const client = await openTls(port);
+    const payload = patternedBytes(3000, 21);
+    const started = performance.now();
+    const echoed = readExactly(client, payload.length);
+    client.write(payload);
+    expect((await echoed).equals(payload)).toBe(true);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(145);
+    client.destroy();
+  });
+
+  it('close_after=1000: exactly 1000 bytes echoed, then the server closes; counted as behaviour_close', async () => {
+    const { port, name } = await tlsListener('close_after=1000');
+    const client = await openTls(port);
+    const closed = readToClose(client);
+    const payload = patternedBytes(5000, 22);
+    client.write(payload);
+    const { data, how } = await closed;
+    expect(how).toBe('end');
+    expect(data.equals(payload.subarray(0, 1000))).toBe(true);
+    client.destroy();
+    await waitFor(async () => (await metric(`echo_connections_closed_total{listener="${name}",reason="behaviour_close"}`)) === 1, { what: 'the close counted' });
+  });
+
+  it('reset_after=1000: at most 1000 bytes, then a RST on the TCP connection; counted as behaviour_reset', async () => {
+    const { port, name } = await tlsListener('reset_after=1000');
+    const client = await openTls(port);
+    const closed = readToClose(client);
+    const payload = patternedBytes(5000, 23);
+    client.write(payload);
+    const { data, how } = await closed;
+    expect(how).toBe('reset');
+    expect(data.length).toBeLessThanOrEqual(1000);
+    expect(data.equals(payload.subarray(0, data.length))).toBe(true);
+    await waitFor(async () => (await metric(`echo_connections_closed_total{listener="${name}",reason="behaviour_reset"}`)) === 1, { what: 'the reset counted' });
+  });
+
+  it('discard: the decrypted bytes are counted, nothing is echoed', async () => {
+    const { port, name } = await tlsListener('discard');
+    const client = await openTls(port);
+    const echoed = collectUntilEnd(client);
+    client.end(patternedBytes(40_000, 24));
+    expect((await echoed).length).toBe(0);
+    await waitFor(async () => (await metric(`echo_received_bytes_total{listener="${name}"}`)) === 40_000, { what: 'the bytes counted as received' });
+    expect(await metric(`echo_sent_bytes_total{listener="${name}"}`)).toBe(0);
   });
 });
 
