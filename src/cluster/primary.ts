@@ -9,6 +9,7 @@ import { registerRuntimeMetrics } from '../metrics/runtime.js';
 import { registerScrapedCounter } from '../metrics/scraped-counter.js';
 import { createProcessShell, type Runnable, type Workload } from '../process/shell.js';
 import { registerSignalMetrics, type SignalCounts } from '../process/signals.js';
+import { createConnectionsFanOut } from './connections.js';
 import { createScrapeFanOut } from './scrape.js';
 import { createWorkerPool } from './workers.js';
 
@@ -29,9 +30,14 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
     logger,
     now,
     onMetrics: (record, requestId, metrics) => scrape.answered(record, requestId, metrics),
-    onExit: (record) => scrape.exited(record),
+    onConnections: (record, requestId, page) => connections.answered(record, requestId, page),
+    onExit: (record) => {
+      scrape.exited(record);
+      connections.exited(record);
+    },
   });
   const scrape = createScrapeFanOut({ workers: () => pool.records.values(), send: pool.send });
+  const connections = createConnectionsFanOut({ workers: () => pool.records.values(), send: pool.send });
   const workers = () => [...pool.records.values()];
 
   const ownRegistry = new Registry();
@@ -78,6 +84,7 @@ export function createClusterPrimary(config: Config, deps: ClusterPrimaryDeps): 
       };
     },
     describe: () => ({ workers: pool.records.size }),
+    connections: (query) => connections.list(query),
   };
   const render = async (accept: string | undefined) => {
     const snapshots = await scrape.gather();

@@ -55,6 +55,8 @@ export async function runWorker(config: Config, deps: WorkerDeps): Promise<void>
     if (!isPrimaryMessage(message)) return;
     if (message.type === 'tcp-echo:metrics-request') {
       void snapshot().then((metrics) => send({ type: 'tcp-echo:metrics', requestId: message.requestId, metrics }));
+    } else if (message.type === 'tcp-echo:connections-request') {
+      void send({ type: 'tcp-echo:connections', requestId: message.requestId, page: listeners.listConnections({ sort: message.sort, limit: message.limit }) });
     } else if (message.type === 'tcp-echo:reload') {
       void listeners.reloadTls();
     } else if (message.type === 'tcp-echo:shutdown' && !draining) {

@@ -3,6 +3,7 @@ import type { Cluster, Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { MetricsSnapshot } from '../metrics/aggregate.js';
+import type { ConnectionsPage } from '../tcp/connection-table.js';
 import { isWorkerMessage, type PrimaryMessage, type WorkerMessage, type WorkerStatus } from './messages.js';
 
 /** After the deadline, workers get this long to exit before SIGKILL. */
@@ -41,11 +42,13 @@ export interface WorkerPoolDeps {
   readonly now: () => number;
   /** A worker answered a scrape. */
   readonly onMetrics: (record: WorkerRecord, requestId: number, metrics: MetricsSnapshot) => void;
+  /** A worker answered a connections listing. */
+  readonly onConnections: (record: WorkerRecord, requestId: number, page: ConnectionsPage) => void;
   /** A worker's process is gone (its record is already removed). */
   readonly onExit: (record: WorkerRecord) => void;
 }
 
-export function createWorkerPool({ cluster, logger, now, onMetrics, onExit }: WorkerPoolDeps): WorkerPool {
+export function createWorkerPool({ cluster, logger, now, onMetrics, onConnections, onExit }: WorkerPoolDeps): WorkerPool {
   const records = new Map<number, WorkerRecord>();
   let phase: 'starting' | 'serving' | 'stopping' = 'starting';
   let restarts = 0;
@@ -81,6 +84,9 @@ export function createWorkerPool({ cluster, logger, now, onMetrics, onExit }: Wo
       case 'tcp-echo:metrics':
         if (!record.drained) record.lastMetrics = message.metrics; // a late answer must not replace the final counts
         onMetrics(record, message.requestId, message.metrics);
+        break;
+      case 'tcp-echo:connections':
+        onConnections(record, message.requestId, message.page);
         break;
       case 'tcp-echo:drained':
         record.drained = true;

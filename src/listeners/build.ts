@@ -8,7 +8,7 @@ import { createMemoryGuard, type MemoryGuard } from '../overload/memory-guard.js
 import { fullGarbageCollector, processMemorySampler, type MemorySampler } from '../overload/memory.js';
 import { registerMemoryGuardMetrics } from '../overload/metrics.js';
 import { registerProxyMetrics } from '../proxy/metrics.js';
-import type { EchoConnection } from '../tcp/connection.js';
+import { createConnectionTable, type ConnectionsPage, type ConnectionsQuery } from '../tcp/connection-table.js';
 import { registerTcpMetrics } from '../tcp/metrics.js';
 import type { TlsMaterial } from '../tls/index.js';
 import { registerTlsMetrics } from '../tls/metrics.js';
@@ -41,8 +41,8 @@ export interface ProcessListeners {
   connectionCounts(): { accepted: number; rejected: Record<string, number>; closed: Record<string, number> };
   /** The memory guard's numbers for /healthz. */
   memoryDetail(): Record<string, unknown>;
-  /** Every open echo connection with its listener's name, for /connections. */
-  openConnections(): Iterable<{ readonly listener: string; readonly connection: EchoConnection }>;
+  /** The open echo connections, sorted and bounded, for /connections. */
+  listConnections(query: ConnectionsQuery): ConnectionsPage;
 }
 
 export interface ProcessListenersDeps {
@@ -118,6 +118,13 @@ export function createProcessListeners(config: Pick<Config, 'listeners' | 'echo'
   if (udp.length > 0) registerUdpMetrics(registry, udp.map((listener) => ({ stats: listener.stats, labels: { listener: listener.spec.name } })));
   registerMemoryGuardMetrics(registry, guard, sampleMemory);
 
+  const connectionTable = createConnectionTable({
+    *connections() {
+      for (const listener of tcp) for (const connection of listener.echo.openConnections()) yield { listener: listener.spec.name, connection };
+    },
+    now,
+  });
+
   let certificateWatch: FileWatch | undefined;
   const addUp = (read: (listener: TcpListener) => Record<string, number>) => {
     const total: Record<string, number> = {};
@@ -156,8 +163,6 @@ export function createProcessListeners(config: Pick<Config, 'listeners' | 'echo'
       guard
         ? { budgetBytes: guard.budgetBytes, ...guard.lastSample, refusingConnections: guard.active('refuse_connections'), closingConnections: guard.active('close_connections'), shedConnections: guard.shedConnections }
         : { budgetBytes: 0, ...sampleMemory() },
-    *openConnections() {
-      for (const listener of tcp) for (const connection of listener.echo.openConnections()) yield { listener: listener.spec.name, connection };
-    },
+    listConnections: connectionTable.list,
   };
 }

@@ -69,7 +69,7 @@ export function createService(config: Config, deps: ServiceDeps): Runnable {
       memory: listeners.memoryDetail(),
     }),
     describe: () => ({ activeConnections: group.activeConnections }),
-    connections: () => listeners.openConnections(),
+    connections: (query) => listeners.listConnections(query),
   };
   return createProcessShell({ config, logger, version, now, workload, metrics: { render: createRenderer(registry) }, registry });
 }

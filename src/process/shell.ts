@@ -39,8 +39,8 @@ export interface Workload {
   status(): { readonly listeners: Record<string, unknown> } & Record<string, unknown>;
   /** Context for the shutdown_started log line. */
   describe(): Record<string, unknown>;
-  /** Its open echo connections, for /connections; absent where they live in other processes. */
-  readonly connections?: ConnectionsSource;
+  /** Its open echo connections, for /connections. */
+  readonly connections: ConnectionsSource;
 }
 
 export interface BoundAddresses {
@@ -96,7 +96,6 @@ export function createProcessShell({ config, logger, version, now, workload, met
     logger: logger.child({ component: 'http' }),
     metrics,
     registry,
-    now,
     connections: workload.connections,
     health: { live: () => eventLoop.live, ready, detail: status },
   });

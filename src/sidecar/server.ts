@@ -26,10 +26,8 @@ export interface SidecarOptions {
   readonly metrics: MetricsRenderer;
   /** Where the sidecar's own metrics (echo_http_*) are registered. */
   readonly registry: Registry;
-  /** The open echo connections /connections lists; absent, it answers 501 (they live in other processes). */
-  readonly connections?: ConnectionsSource | undefined;
-  /** The clock connections' openedAt comes from (default performance.now). */
-  readonly now?: () => number;
+  /** The open echo connections /connections lists: this process's, or its workers'. */
+  readonly connections: ConnectionsSource;
   /** The process's descriptor limit (default: read from /proc/self/limits). */
   readonly descriptorLimit?: number | undefined;
 }
@@ -75,7 +73,7 @@ export function sidecarConnectionCap(descriptorLimit: number | undefined): numbe
 }
 const MAX_CONNECTIONS_WITHOUT_LIMIT = 128;
 
-export function createSidecar({ host, port, logger, health, metrics, registry, requestTimeoutMs = 10_000, metricsToken, connections, now = () => performance.now(), descriptorLimit = procDescriptors.limit() }: SidecarOptions): Sidecar {
+export function createSidecar({ host, port, logger, health, metrics, registry, requestTimeoutMs = 10_000, metricsToken, connections, descriptorLimit = procDescriptors.limit() }: SidecarOptions): Sidecar {
   const admission = createAdmission(
     { maxPipelined: MAX_PIPELINED_REQUESTS, maxConnections: sidecarConnectionCap(descriptorLimit), requestsPerSecond: REQUESTS_PER_SECOND, burst: REQUEST_BURST },
     logger,
@@ -108,7 +106,7 @@ export function createSidecar({ host, port, logger, health, metrics, registry, r
 
   app.register(healthRoutes, { health });
   app.register(metricsRoute, { metrics, token: metricsToken });
-  app.register(connectionsRoute, { connections, now, token: metricsToken });
+  app.register(connectionsRoute, { connections, token: metricsToken });
   app.register(statusPageRoutes);
 
   app.setNotFoundHandler((request, reply) => {

@@ -274,16 +274,11 @@ export const STATUS_SCRIPT = String.raw`'use strict';
     if (!proxy) return '';
     return Object.keys(proxy).map(function (key) { return key + '=' + (typeof proxy[key] === 'object' ? JSON.stringify(proxy[key]) : proxy[key]); }).join(' ');
   }
-  function updateConnections(response, body) {
-    if (response.status === 501) {
-      $('connections-count').textContent = '(' + body.message + ')';
-      fill('connections', [], function () {});
-      return;
-    }
+  function updateConnections(body) {
     $('connections-count').textContent = '(' + body.connections.length + ' of ' + body.total + ')';
     fill('connections', body.connections, function (row, c) {
       if (c.readingPaused) row.className = 'paused';
-      cell(row, c.listener); cell(row, c.client); cell(row, c.peer); cell(row, c.local);
+      cell(row, c.worker === undefined ? c.listener : c.listener + ' (worker ' + c.worker + ')'); cell(row, c.client); cell(row, c.peer); cell(row, c.local);
       cell(row, describeTls(c.tls)); cell(row, describeProxy(c.proxy));
       cell(row, bytes(c.bytesIn), true); cell(row, bytes(c.bytesOut), true);
       cell(row, duration(c.ageSeconds), true); cell(row, duration(c.idleSeconds), true);
@@ -308,12 +303,13 @@ export const STATUS_SCRIPT = String.raw`'use strict';
         return r.text();
       }),
       get('connections?limit=100&sort=' + sort).then(function (r) {
-        return r.json().then(function (body) { return [r, body]; });
+        if (!r.ok) throw new Error('/connections answered ' + r.status);
+        return r.json();
       }),
     ]).then(function (results) {
       var current = updateMetrics(parseMetrics(results[1]));
       updateListeners(results[0], current);
-      updateConnections(results[2][0], results[2][1]);
+      updateConnections(results[2]);
       $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
       showError('');
     }, function (error) {

@@ -10,6 +10,8 @@ import { launchChromium, type Chromium, type ChromiumPage } from '../support/chr
 import { echoOnce, openClient } from '../support/echo-client.js';
 import { httpRequest, listenerPorts } from '../support/metrics.js';
 import { v1Header } from '../support/proxy-encode.js';
+import { freePort } from '../support/ports.js';
+import { spawnServicesPerTest } from '../support/process.js';
 import { startService, type RunningService } from '../support/service.js';
 import { toolAvailable } from '../support/tools.js';
 import { waitFor } from '../support/wait.js';
@@ -96,6 +98,34 @@ describe.skipIf(!haveChromium)('the status page in headless Chromium', () => {
       const response = await httpRequest(running.httpPort, path);
       expect(response.status, path).toBe(200);
       expect(response.headers['content-security-policy'], path).toContain("default-src 'none'");
+    }
+  });
+});
+
+describe.skipIf(!haveChromium)('the status page of a multi-process service (ECHO_WORKERS=2)', () => {
+  const spawnService = spawnServicesPerTest();
+
+  it('the connections table lists the clients of both workers, each row naming its worker, without a console error', async () => {
+    const port = await freePort();
+    const service = await spawnService({ env: { ECHO_WORKERS: '2', ECHO_PORT: String(port) }, startTimeoutMs: 20_000 });
+    // Enough clients that, spread by address hash, both workers hold some.
+    const clients = await Promise.all(Array.from({ length: 16 }, () => openClient(service.echoPort)));
+    const chromium = await launchChromium();
+    try {
+      await Promise.all(clients.map((client) => echoOnce(client, Buffer.from('hello\n'))));
+      const page = await chromium.open(`http://127.0.0.1:${service.httpPort}/`);
+      const table = await waitFor(
+        async () => {
+          const shown = await page.evaluate<string>(`document.querySelector('#connections tbody').textContent`);
+          return clients.every((client) => shown.includes(`127.0.0.1:${client.localPort}`)) ? shown : undefined;
+        },
+        { timeoutMs: 15_000, intervalMs: 200, what: 'all 16 clients in the connections table' },
+      );
+      expect(new Set(table.match(/\(worker \d+\)/g)).size, 'rows of both workers').toBe(2);
+      expect(page.errors()).toEqual([]);
+    } finally {
+      for (const client of clients) client.destroy();
+      await chromium.close();
     }
   });
 });

@@ -1,6 +1,7 @@
 // Multi-process mode: real worker processes sharing the echo port, one sidecar aggregating them.
 import { describe, expect, it } from 'vitest';
-import { collectUntilEnd, echoRoundTrip, openClient, patternedBytes } from '../support/echo-client.js';
+import type { Socket } from 'node:net';
+import { collectUntilEnd, echoOnce, echoRoundTrip, openClient, patternedBytes } from '../support/echo-client.js';
 import { httpRequest, parseExposition, sample, scrape } from '../support/metrics.js';
 import { busyPortsPerTest, freePort } from '../support/ports.js';
 import { tcpSockets } from '../support/proc-net.js';
@@ -12,7 +13,7 @@ const startCluster = (env: Record<string, string> = {}) => spawnService({ env: {
 const occupyPort = busyPortsPerTest().tcp;
 
 interface Detail {
-  workers: { configured: number; listening: number; restarts: number; processes: Array<{ pid: number; listening: boolean; active?: number }> };
+  workers: { configured: number; listening: number; restarts: number; processes: Array<{ id: number; pid: number; listening: boolean; active?: number }> };
 }
 const healthz = async (port: number) => JSON.parse((await httpRequest(port, '/healthz')).body) as Detail;
 
@@ -66,6 +67,39 @@ describe('ECHO_WORKERS=2', () => {
     expect(om.body.endsWith('# EOF\n')).toBe(true);
     const textAgain = parseExposition((await httpRequest(service.httpPort, '/metrics')).body);
     expect(sample(textAgain, 'echo_received_bytes_total')).toBe(total);
+  });
+
+  it('GET /connections lists the connections of every worker as one, each row naming its worker; ?sort= and ?limit= across them', async () => {
+    const port = await freePort();
+    const service = await startCluster({ ECHO_PORT: String(port) });
+    const workerIds = new Set((await healthz(service.httpPort)).workers.processes.map((w) => w.id));
+    // 30 clients, client i echoes 100 * (i + 1) bytes: ?sort=bytes has one right answer.
+    const clients = await Promise.all(Array.from({ length: 30 }, () => openClient(service.echoPort)));
+    try {
+      await Promise.all(clients.map((socket, i) => echoOnce(socket, patternedBytes(100 * (i + 1), i + 1))));
+      const peer = (socket: Socket) => `${socket.localAddress}:${socket.localPort}`;
+      const list = async (query: string) => {
+        const response = await httpRequest(service.httpPort, `/connections${query}`);
+        expect(response.status, response.body).toBe(200);
+        return JSON.parse(response.body) as { total: number; sort: string; limit: number; connections: Array<{ worker: number; peer: string; listener: string; bytesIn: number; bytesOut: number }> };
+      };
+      const all = await waitFor(async () => {
+        const listing = await list('');
+        return listing.total === 30 && listing.connections.every((c) => c.bytesOut === c.bytesIn && c.bytesIn > 0) ? listing : undefined;
+      }, { timeoutMs: 10_000, what: '30 connections listed with their echo' });
+      expect(all.connections.map((c) => c.peer).sort()).toEqual(clients.map(peer).sort());
+      const byWorker = new Set(all.connections.map((c) => c.worker));
+      expect(byWorker.size, 'rows from both workers').toBe(2);
+      expect([...byWorker].every((id) => workerIds.has(id))).toBe(true);
+      expect(all.connections.every((c) => c.listener === `tcp://127.0.0.1:${port}`)).toBe(true);
+
+      const biggest = await list('?sort=bytes&limit=5');
+      expect(biggest).toMatchObject({ total: 30, sort: 'bytes', limit: 5 });
+      expect(biggest.connections.map((c) => c.peer)).toEqual(clients.slice(-5).reverse().map(peer));
+      expect(biggest.connections.map((c) => c.bytesIn)).toEqual([3000, 2900, 2800, 2700, 2600]);
+    } finally {
+      for (const socket of clients) socket.destroy();
+    }
   });
 
   it('replaces a worker that dies; scrapes and readiness keep answering and counters do not go back', async () => {

@@ -23,6 +23,7 @@ function stubWorkload(overrides: Partial<Workload> = {}): Workload {
     reload: async () => 'nothing',
     status: () => ({ listeners: {} }),
     describe: () => ({}),
+    connections: () => ({ total: 0, connections: [] }),
     ...overrides,
   };
 }

@@ -1,12 +1,9 @@
 // GET /connections over real sockets, against the whole service built in this process: a tcp, a
 // tcp+proxy and a tls listener (mTLS); what each open connection shows, ?limit= and ?sort=, the token.
 import type { Socket } from 'node:net';
-import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createSidecar } from '../../../src/sidecar/server.js';
 import { createTestPki, type TestPki } from '../../support/certs.js';
 import { echoOnce, openClient } from '../../support/echo-client.js';
-import { silentLogger } from '../../support/logger.js';
 import { httpRequest, listenerPorts } from '../../support/metrics.js';
 import { inet4Block, v1Header, v2Header } from '../../support/proxy-encode.js';
 import { startService, startServicesPerTest, type RunningService } from '../../support/service.js';
@@ -177,27 +174,5 @@ describe('GET /connections behind METRICS_TOKEN', () => {
     expect((await httpRequest(httpPort, '/connections')).status).toBe(401);
     expect((await httpRequest(httpPort, '/connections', { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
     expect((await list(httpPort, '', { authorization: 'Bearer s3cret-token' })).total).toBe(0);
-  });
-});
-
-describe('GET /connections where the connections live in other processes', () => {
-  it('a sidecar given no connections (the cluster primary) answers 501 and says why', async () => {
-    const sidecar = createSidecar({
-      host: '127.0.0.1',
-      port: 0,
-      logger: silentLogger(),
-      health: { live: () => true, ready: () => true, detail: () => ({}) },
-      metrics: { render: async () => ({ contentType: 'text/plain', body: '' }) },
-      registry: new Registry(),
-      descriptorLimit: 4096,
-    });
-    const { port } = await sidecar.listen();
-    try {
-      const response = await httpRequest(port, '/connections');
-      expect(response.status).toBe(501);
-      expect(response.body).toContain('ECHO_WORKERS');
-    } finally {
-      await sidecar.close();
-    }
   });
 });
