@@ -1,6 +1,7 @@
 // Test behaviours a listener can be given in ECHO_LISTENERS, as a query string on its entry
 // (`tcp://*:7001?delay=50ms`): the far end misbehaving on purpose, so a path's handling of it can be
 // seen. A listener without options echoes exactly as every other.
+import { parseBytes, parseDuration } from './units.js';
 
 /** A duration, or a range to draw each value from (jitter), in milliseconds. */
 export interface DelayRange {
@@ -41,39 +42,21 @@ const TCP_OPTIONS = ['delay', 'rate', 'close_after', 'reset_after', 'discard', '
 const UDP_OPTIONS = ['delay', 'loss'] as const;
 const MAX_DELAY_MS = 60_000;
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s)$/;
-const BYTES = /^(\d+)(|[KMG]i?B?)$/;
-const BYTE_UNITS: Readonly<Record<string, number>> = { '': 1, K: 1e3, KB: 1e3, Ki: 1024, KiB: 1024, M: 1e6, MB: 1e6, Mi: 1024 ** 2, MiB: 1024 ** 2, G: 1e9, GB: 1e9, Gi: 1024 ** 3, GiB: 1024 ** 3 };
-
-function duration(raw: string): number | undefined {
-  const match = DURATION.exec(raw);
-  if (!match) return undefined;
-  const ms = Number(match[1]) * (match[2] === 's' ? 1000 : 1);
-  return Number.isFinite(ms) ? Math.round(ms) : undefined;
-}
-
-function bytes(raw: string): number | undefined {
-  const match = BYTES.exec(raw);
-  const unit = match ? BYTE_UNITS[match[2] ?? ''] : undefined;
-  const n = match && unit !== undefined ? Number(match[1]) * unit : NaN;
-  return Number.isSafeInteger(n) ? n : undefined;
-}
-
 /** `50ms`, `1s`, or a range `10ms-200ms`. */
 function delayRange(raw: string): DelayRange | string {
   const [low = '', high = low] = raw.split('-');
-  const minMs = duration(low);
-  const maxMs = duration(high);
+  const minMs = parseDuration(low);
+  const maxMs = parseDuration(high);
   if (minMs === undefined || maxMs === undefined) return 'a duration such as 50ms or 1s, or a range such as 10ms-200ms';
   if (minMs > maxMs || maxMs > MAX_DELAY_MS) return `a duration up to ${MAX_DELAY_MS / 1000}s, the range's low end first`;
   return { minMs, maxMs };
 }
 
-/** `1000` (bytes, K/Ki/M/Mi/G/Gi suffixes) or a duration (`5s`). */
+/** A number of bytes (`1000`, `64KiB`) or a duration (`5s`). */
 function closeTrigger(raw: string): CloseTrigger | string {
-  const afterMs = duration(raw);
+  const afterMs = parseDuration(raw);
   if (afterMs !== undefined && afterMs > 0) return { afterMs };
-  const afterBytes = bytes(raw);
+  const afterBytes = parseBytes(raw);
   if (afterBytes !== undefined && afterBytes > 0) return { afterBytes };
   return 'a number of bytes (1000, 64KiB) or a duration (5s), more than 0';
 }
@@ -118,7 +101,7 @@ export function parseBehaviour(query: string, transport: 'tcp' | 'udp'): Listene
     kind: 'tcp',
     delay: read('delay', delayRange),
     rateBytesPerSecond: read('rate', (raw) => {
-      const perSecond = bytes(raw.replace(/\/s$/, ''));
+      const perSecond = parseBytes(raw.replace(/\/s$/, ''));
       return perSecond !== undefined && perSecond > 0 ? perSecond : 'bytes per second, more than 0 (64KiB, 1MB, 1000)';
     }),
     closeAfter: read('close_after', closeTrigger),

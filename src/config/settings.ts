@@ -2,6 +2,7 @@
 // --help, error lines and the settings other modules name all read this table.
 import { availableParallelism } from 'node:os';
 import { ANY_HOST, LOG_LEVELS, LISTENER_SCHEMES, type LogLevel, type MemoryBudgetSetting } from './types.js';
+import { BYTES_SYNTAX, parseBytes } from './units.js';
 
 export interface Setting<T> {
   readonly env: string;
@@ -49,12 +50,10 @@ const bearerToken = (raw: string) => (raw === '' || (/^[A-Za-z0-9\-._~+/]+=*$/.t
 const MIN_PENDING_BYTES = 1024;
 const MAX_PENDING_BYTES = 64 * 1024 * 1024;
 const MIN_MEMORY_BUDGET = 32 * 1024 * 1024;
-const BINARY_SUFFIXES: Readonly<Record<string, number>> = { '': 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
 const memoryBudget = (raw: string): MemoryBudgetSetting | undefined => {
   if (raw === 'auto' || raw === 'off') return { kind: raw };
-  const match = /^(\d+)(Ki|Mi|Gi)?$/.exec(raw);
-  const bytes = match ? Number(match[1]) * (BINARY_SUFFIXES[match[2] ?? ''] ?? NaN) : NaN;
-  return Number.isSafeInteger(bytes) && bytes >= MIN_MEMORY_BUDGET ? { kind: 'bytes', bytes } : undefined;
+  const bytes = parseBytes(raw);
+  return bytes !== undefined && bytes >= MIN_MEMORY_BUDGET ? { kind: 'bytes', bytes } : undefined;
 };
 const MAX_WORKERS = 256;
 const workerCount = (raw: string) => (raw === 'auto' ? availableParallelism() : wholeNumberFrom(1, MAX_WORKERS)(raw));
@@ -102,7 +101,7 @@ export const SETTINGS = {
   banner: setting({ env: 'ECHO_BANNER', flag: '--banner', fallback: '', meaning: 'line sent on connect: {hostname} {client_addr} {listener} {env:NAME} {proxy_authority} and the other {proxy_*} fields; empty = off', parse: anyText(1024), allowed: 'up to 1024 characters, one line' }),
   // At least one sidecar request must fit; beyond 10 minutes a probe deadline means nothing.
   httpRequestTimeoutMs: setting({ env: 'HTTP_REQUEST_TIMEOUT_MS', flag: '--http-request-timeout-ms', fallback: '10000', meaning: 'sidecar: deadline for a request, and for an idle connection', parse: wholeNumberFrom(100, 600_000), allowed: 'an integer number of milliseconds from 100 to 600000' }),
-  memoryBudget: setting({ env: 'ECHO_MEMORY_BUDGET', flag: '--memory-budget', fallback: 'auto', meaning: 'memory guard budget: auto = 60% of the cgroup memory limit (off without one), off, or bytes (Ki/Mi/Gi suffix)', parse: memoryBudget, allowed: 'auto, off, or a number of bytes of at least 32Mi, optionally with the suffix Ki, Mi or Gi (e.g. 384Mi)' }),
+  memoryBudget: setting({ env: 'ECHO_MEMORY_BUDGET', flag: '--memory-budget', fallback: 'auto', meaning: 'memory guard budget: auto = 60% of the cgroup memory limit (off without one), off, or bytes (384Mi, 400M)', parse: memoryBudget, allowed: `auto, off, or at least 32Mi: ${BYTES_SYNTAX} (e.g. 384Mi)` }),
   metricsGcDuration: setting({ env: 'METRICS_GC_DURATION', flag: '--metrics-gc-duration', fallback: 'off', meaning: 'export nodejs_gc_duration_seconds (watching every GC adds to tail latency at full load)', parse: onOff, allowed: 'on or off' }),
   metricsToken: setting({ env: 'METRICS_TOKEN', flag: '--metrics-token', fallback: '', meaning: '/metrics requires `Authorization: Bearer <token>` (empty = open)', parse: bearerToken, allowed: 'empty, or a bearer token of up to 1024 characters from A-Z a-z 0-9 - . _ ~ + / (then = padding)', secret: true }),
 };

@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import type { Endpoint, ProxyVersion } from './proxy-header.js';
 import { MAX_DATAGRAM_BYTES } from './udp.js';
+import { BYTES_SYNTAX, parseBytes, parseDuration } from '../config/units.js';
 
 /** An argument that is not allowed. The message is the one line the user sees (exit 2). */
 export class ProbeArgumentError extends Error {
@@ -90,18 +91,14 @@ const wholeNumber = (min: number, max: number) => (raw: string) => {
   return n >= min && n <= max ? n : undefined;
 };
 
-const SIZE_SUFFIXES: Readonly<Record<string, number>> = { '': 1, Ki: 1024, Mi: 1024 ** 2 };
 const bytes = (raw: string) => {
-  const match = /^(\d+)(Ki|Mi)?$/.exec(raw);
-  const n = match ? Number(match[1]) * (SIZE_SUFFIXES[match[2] ?? ''] as number) : NaN;
-  return n >= 1 && n <= MAX_MESSAGE_BYTES ? n : undefined;
+  const n = parseBytes(raw);
+  return n !== undefined && n >= 1 && n <= MAX_MESSAGE_BYTES ? n : undefined;
 };
 
-const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const duration = (max: number) => (raw: string) => {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw);
-  const ms = match ? Number(match[1]) * (DURATION_UNITS[match[2] ?? 's'] as number) : NaN;
-  return ms >= 1 && ms <= max ? Math.round(ms) : undefined;
+  const ms = parseDuration(raw, 's');
+  return ms !== undefined && ms >= 1 && ms <= max ? ms : undefined;
 };
 
 const rate = (raw: string) => {
@@ -132,7 +129,7 @@ const filePath = (raw: string) => (raw !== '' ? raw : undefined);
 const serverName = (raw: string) => (/^[A-Za-z0-9.-]{1,253}$/.test(raw) ? raw : undefined);
 
 const OPTIONS = {
-  size: option({ flag: '--size', placeholder: 'BYTES', fallback: '64', meaning: 'bytes per message (Ki, Mi suffixes); for udp, one datagram', allowed: `a number of bytes from 1 to ${MAX_MESSAGE_BYTES} (64Mi), optionally with the suffix Ki or Mi`, parse: bytes }),
+  size: option({ flag: '--size', placeholder: 'BYTES', fallback: '64', meaning: 'bytes per message (1200, 1Ki, 4MiB); for udp, one datagram', allowed: `from 1 to ${MAX_MESSAGE_BYTES} (64Mi): ${BYTES_SYNTAX}`, parse: bytes }),
   count: option({ flag: '--count', placeholder: 'N', fallback: String(DEFAULT_COUNT), meaning: `messages in all (without --duration; with it, no limit unless given)`, allowed: `an integer from 1 to ${MAX_COUNT}`, parse: wholeNumber(1, MAX_COUNT) }),
   duration: option({ flag: '--duration', placeholder: 'TIME', fallback: '(none)', meaning: 'run this long (500ms, 30s, 5m, 1h; a bare number is seconds); with --count, whichever ends first', allowed: 'a duration from 1ms to 24h: a number with the unit ms, s, m or h (a bare number is seconds)', parse: duration(MAX_DURATION_MS) }),
   rate: option({ flag: '--rate', placeholder: 'N', fallback: '0', meaning: 'messages per second across all connections (0 = each as soon as the one before on its connection is back)', allowed: `a number from 0 to ${MAX_RATE}`, parse: rate }),

@@ -144,7 +144,7 @@ describe('parseConfig', () => {
     { env: { HTTP_REQUEST_TIMEOUT_MS: '99' }, setting: 'HTTP_REQUEST_TIMEOUT_MS', allowed: /milliseconds from 100 to 600000/ },
     { env: { HTTP_REQUEST_TIMEOUT_MS: '0' }, setting: 'HTTP_REQUEST_TIMEOUT_MS', allowed: /from 100/ },
     { env: { ECHO_MAX_CONNECTION_LIFETIME_MS: '1h' }, setting: 'ECHO_MAX_CONNECTION_LIFETIME_MS', allowed: /milliseconds from 0/ },
-    ...['31Mi', '1.5Gi', '512MB', '512M', 'max', '-1', '', '0'].map((value) => ({ env: { ECHO_MEMORY_BUDGET: value }, setting: 'ECHO_MEMORY_BUDGET', allowed: /auto, off, or a number of bytes of at least 32Mi/ })),
+    ...['31Mi', '33M', '1.5Gi', '512mb', '512 Mi', '1Ti', 'max', '-1', '', '0'].map((value) => ({ env: { ECHO_MEMORY_BUDGET: value }, setting: 'ECHO_MEMORY_BUDGET', allowed: /auto, off, or at least 32Mi: a whole number of bytes, optionally with a unit/ })),
   ])('rejects $setting=$env with one line naming it', ({ env, setting, allowed }) => {
     const error = configError([], env);
     expect(error.setting).toBe(setting);
@@ -152,13 +152,15 @@ describe('parseConfig', () => {
     expect(error.message).not.toContain('\n');
   });
 
-  it('ECHO_MEMORY_BUDGET: auto, off, or bytes with a binary suffix', () => {
+  it('ECHO_MEMORY_BUDGET: auto, off, or a size (powers of 1024 or of 1000)', () => {
     expect(run([], {}).memoryBudget).toEqual({ kind: 'auto' });
     expect(run([], { ECHO_MEMORY_BUDGET: 'off' }).memoryBudget).toEqual({ kind: 'off' });
     expect(run([], { ECHO_MEMORY_BUDGET: '384Mi' }).memoryBudget).toEqual({ kind: 'bytes', bytes: 384 * 1024 * 1024 });
     expect(run(['--memory-budget', '2Gi'], { ECHO_MEMORY_BUDGET: 'off' }).memoryBudget).toEqual({ kind: 'bytes', bytes: 2 * 1024 ** 3 });
     expect(run(['--memory-budget=33554432'], {}).memoryBudget).toEqual({ kind: 'bytes', bytes: 32 * 1024 * 1024 });
     expect(run([], { ECHO_MEMORY_BUDGET: '40960Ki' }).memoryBudget).toEqual({ kind: 'bytes', bytes: 40 * 1024 * 1024 });
+    expect(run([], { ECHO_MEMORY_BUDGET: '512M' }).memoryBudget).toEqual({ kind: 'bytes', bytes: 512e6 });
+    expect(run([], { ECHO_MEMORY_BUDGET: '384MiB' }).memoryBudget).toEqual({ kind: 'bytes', bytes: 384 * 1024 * 1024 });
   });
 
   it('METRICS_TOKEN: unset or empty means open; a bearer token is kept as given', () => {
