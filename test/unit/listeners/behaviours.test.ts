@@ -71,17 +71,6 @@ describe('tcp behaviours', () => {
     client.destroy();
   });
 
-  it('delay=150ms: a round trip takes at least the delay', async () => {
-    const { port } = await listener('tcp://127.0.0.1:0?delay=150ms');
-    const client = await openClient(port);
-    const started = performance.now();
-    const echoed = readExactly(client, 10);
-    client.write(patternedBytes(10));
-    await echoed;
-    expect(performance.now() - started).toBeGreaterThanOrEqual(145);
-    client.destroy();
-  });
-
   it('rate=200KiB: 500 KiB take at least 1.3 s beyond the first burst, byte-exact', async () => {
     const { port } = await listener('tcp://127.0.0.1:0?rate=200KiB');
     const client = await openClient(port);
@@ -94,32 +83,6 @@ describe('tcp behaviours', () => {
     client.destroy();
   });
 
-  it('close_after=1000: exactly 1000 bytes echoed, then a FIN; counted as behaviour_close', async () => {
-    const { port, name } = await listener('tcp://127.0.0.1:0?close_after=1000');
-    const client = await openClient(port);
-    const closed = readToClose(client);
-    const payload = patternedBytes(5000, 9);
-    client.write(payload);
-    const { data, how } = await closed;
-    expect(how).toBe('end');
-    expect(data.equals(payload.subarray(0, 1000))).toBe(true);
-    client.destroy();
-    await waitFor(async () => (await metric(`echo_connections_closed_total{listener="${name}",reason="behaviour_close"}`)) === 1, { what: 'the close counted' });
-  });
-
-  it('reset_after=1000: at most 1000 bytes, then a RST; counted as behaviour_reset', async () => {
-    const { port, name } = await listener('tcp://127.0.0.1:0?reset_after=1000');
-    const client = await openClient(port);
-    const closed = readToClose(client);
-    const payload = patternedBytes(5000, 10);
-    client.write(payload);
-    const { data, how } = await closed;
-    expect(how).toBe('reset');
-    expect(data.length).toBeLessThanOrEqual(1000);
-    expect(data.equals(payload.subarray(0, data.length))).toBe(true);
-    await waitFor(async () => (await metric(`echo_connections_closed_total{listener="${name}",reason="behaviour_reset"}`)) === 1, { what: 'the reset counted' });
-  });
-
   it('close_after=300ms: the server closes a quiet connection after the duration', async () => {
     const { port } = await listener('tcp://127.0.0.1:0?close_after=300ms');
     const client = await openClient(port);
@@ -128,16 +91,6 @@ describe('tcp behaviours', () => {
     expect(how).toBe('end');
     expect(performance.now() - started).toBeGreaterThanOrEqual(290);
     client.destroy();
-  });
-
-  it('discard: reads and counts, echoes nothing (RFC 863)', async () => {
-    const { port, name } = await listener('tcp://127.0.0.1:0?discard');
-    const client = await openClient(port);
-    const echoed = collectUntilEnd(client);
-    client.end(patternedBytes(100_000, 11));
-    expect((await echoed).length).toBe(0);
-    await waitFor(async () => (await metric(`echo_received_bytes_total{listener="${name}"}`)) === 100_000, { what: 'the bytes counted as received' });
-    expect(await metric(`echo_sent_bytes_total{listener="${name}"}`)).toBe(0);
   });
 
   it('stall: accepts, never reads; the client finds its buffers full', async () => {
@@ -157,20 +110,25 @@ describe('tcp behaviours', () => {
   });
 });
 
-describe('tls behaviours: the same pump on the TLS socket; a reset goes to the TCP socket under it', () => {
+describe.each(['tcp', 'tls'] as const)('%s: the same behaviours on a plain and a TLS stream (TLS resets the TCP socket under it)', (scheme) => {
   let pki: TestPki | undefined;
   afterEach(() => {
     pki?.cleanup();
     pki = undefined;
   });
-  async function tlsListener(options: string) {
+  /** A listener of this scheme with these options, and a client connected to it. */
+  async function connectTo(options: string): Promise<{ client: Socket; name: string }> {
+    if (scheme === 'tcp') {
+      const { port, name } = await listener(`tcp://127.0.0.1:0?${options}`);
+      return { client: await openClient(port), name };
+    }
     pki = await createTestPki();
-    return listener(`tls://127.0.0.1:0?${options}`, { ECHO_TLS_CERT: pki.server.certFile, ECHO_TLS_KEY: pki.server.keyFile });
+    const { port, name } = await listener(`tls://127.0.0.1:0?${options}`, { ECHO_TLS_CERT: pki.server.certFile, ECHO_TLS_KEY: pki.server.keyFile });
+    return { client: await openTls(port), name };
   }
 
   it('delay=150ms: a round trip takes at least the delay, byte-exact', async () => {
-    const { port } = await tlsListener('delay=150ms');
-    const client = await openTls(port);
+    const { client } = await connectTo('delay=150ms');
     const payload = patternedBytes(3000, 21);
     const started = performance.now();
     const echoed = readExactly(client, payload.length);
@@ -181,10 +139,9 @@ describe('tls behaviours: the same pump on the TLS socket; a reset goes to the T
   });
 
   it('close_after=1000: exactly 1000 bytes echoed, then the server closes; counted as behaviour_close', async () => {
-    const { port, name } = await tlsListener('close_after=1000');
-    const client = await openTls(port);
+    const { client, name } = await connectTo('close_after=1000');
     const closed = readToClose(client);
-    const payload = patternedBytes(5000, 22);
+    const payload = patternedBytes(5000, 9);
     client.write(payload);
     const { data, how } = await closed;
     expect(how).toBe('end');
@@ -193,11 +150,10 @@ describe('tls behaviours: the same pump on the TLS socket; a reset goes to the T
     await waitFor(async () => (await metric(`echo_connections_closed_total{listener="${name}",reason="behaviour_close"}`)) === 1, { what: 'the close counted' });
   });
 
-  it('reset_after=1000: at most 1000 bytes, then a RST on the TCP connection; counted as behaviour_reset', async () => {
-    const { port, name } = await tlsListener('reset_after=1000');
-    const client = await openTls(port);
+  it('reset_after=1000: at most 1000 bytes, then a RST; counted as behaviour_reset', async () => {
+    const { client, name } = await connectTo('reset_after=1000');
     const closed = readToClose(client);
-    const payload = patternedBytes(5000, 23);
+    const payload = patternedBytes(5000, 10);
     client.write(payload);
     const { data, how } = await closed;
     expect(how).toBe('reset');
@@ -206,13 +162,12 @@ describe('tls behaviours: the same pump on the TLS socket; a reset goes to the T
     await waitFor(async () => (await metric(`echo_connections_closed_total{listener="${name}",reason="behaviour_reset"}`)) === 1, { what: 'the reset counted' });
   });
 
-  it('discard: the decrypted bytes are counted, nothing is echoed', async () => {
-    const { port, name } = await tlsListener('discard');
-    const client = await openTls(port);
+  it('discard: reads and counts, echoes nothing (RFC 863)', async () => {
+    const { client, name } = await connectTo('discard');
     const echoed = collectUntilEnd(client);
-    client.end(patternedBytes(40_000, 24));
+    client.end(patternedBytes(100_000, 11));
     expect((await echoed).length).toBe(0);
-    await waitFor(async () => (await metric(`echo_received_bytes_total{listener="${name}"}`)) === 40_000, { what: 'the bytes counted as received' });
+    await waitFor(async () => (await metric(`echo_received_bytes_total{listener="${name}"}`)) === 100_000, { what: 'the bytes counted as received' });
     expect(await metric(`echo_sent_bytes_total{listener="${name}"}`)).toBe(0);
   });
 });
