@@ -10,6 +10,7 @@ import { createService } from './process/service.js';
 import type { Runnable } from './process/shell.js';
 import { createSignalCounts, handleSignals, ignoreSignals } from './process/signals.js';
 import { SETTINGS } from './config/settings.js';
+import { hostPort } from './listeners/host-port.js';
 import { loadTlsMaterialSync, TlsMaterialError, type TlsFileRole, type TlsMaterial } from './tls/index.js';
 
 const EXIT_CONFIG = 2;
@@ -96,7 +97,7 @@ export async function runCli(): Promise<void> {
     const { echo, http } = await service.start();
     logger.info(
       { event: 'listening', echo: { address: echo.address, port: echo.port }, http: { address: http.address, port: http.port } },
-      `echo on ${echo.address}:${echo.port}, sidecar on ${http.address}:${http.port}`,
+      `echo on ${hostPort(echo.address, echo.port)}, sidecar on ${hostPort(http.address, http.port)}`,
     );
   } catch (error) {
     // One line for the operator on stderr (a StartError names the listener, address and settings), the detail in the log.

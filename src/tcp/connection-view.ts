@@ -1,6 +1,7 @@
 // What a view of open connections shows about one socket, read when someone asks: never on the echo path.
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import { hostPort } from '../listeners/host-port.js';
 import { acceptedSocketOf } from '../tls/accepted-socket.js';
 
 export interface TlsView {
@@ -19,12 +20,6 @@ export interface SocketView {
   readonly peer: string;
   readonly local: string;
   readonly tls?: TlsView;
-}
-
-/** "address:port", "[v6 address]:port": the form the echo logs use. */
-export function hostPort(address: string | undefined, port: number | undefined): string {
-  if (address === undefined) return '?';
-  return `${address.includes(':') ? `[${address}]` : address}:${port ?? '?'}`;
 }
 
 export function viewSocket(socket: Socket): SocketView {

@@ -5,6 +5,7 @@ import type { TcpBehaviour } from '../config/behaviour.js';
 import { BehaviourPump } from './behaviour.js';
 import { acceptedSocketOf } from '../tls/accepted-socket.js';
 import { viewSocket, type SocketView } from './connection-view.js';
+import { hostPort } from '../listeners/host-port.js';
 import type { ByteTotals, CloseReason, EchoStats } from './stats.js';
 
 export interface ConnectionOptions {
@@ -173,7 +174,7 @@ export class EchoConnection {
 
   get remote(): string {
     if (this.proxiedRemote !== undefined) return this.proxiedRemote;
-    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
+    return hostPort(this.socket.remoteAddress, this.socket.remotePort);
   }
 
   /**

@@ -11,6 +11,7 @@ import { createAcceptTrouble } from './accept-trouble.js';
 import { descriptorBudget, procDescriptors, type DescriptorSource } from './descriptors.js';
 import { createAcceptServer, setOptionsForAccepted, type InheritedOptions } from './server.js';
 import type { AcceptErrorCode, ByteTotals, CloseReason, EchoStats, RejectReason } from './stats.js';
+import { hostPort } from '../listeners/host-port.js';
 
 export interface EchoListenerOptions {
   readonly host: string;
@@ -122,7 +123,7 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
     if (keepAliveMs > 0 && !inherited.keepAlive) socket.setKeepAlive(true, keepAliveMs);
     trouble.accepted(connections.size + 1);
     // The peer address costs a syscall: only the banner needs it here.
-    const banner = options.banner?.(intro.remote ?? `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, intro.proxy);
+    const banner = options.banner?.(intro.remote ?? hostPort(socket.remoteAddress, socket.remotePort), intro.proxy);
     if (banner) socket.write(banner);
     const connection = new EchoConnection(socket, connectionOptions, banner ? { ...intro, bannerBytes: banner.length } : intro);
     connections.add(connection);
@@ -175,7 +176,7 @@ export function createEchoListener(options: EchoListenerOptions): EchoListener {
       trouble.refusedDuringBurst();
     }
     if (logger.isLevelEnabled('debug')) {
-      logger.debug({ event: 'connection_rejected', reason, remote: `${data?.remoteAddress}:${data?.remotePort}` }, 'connection rejected');
+      logger.debug({ event: 'connection_rejected', reason, remote: hostPort(data?.remoteAddress, data?.remotePort) }, 'connection rejected');
     }
   };
   // After listen() succeeded, accept errors must not bring the process down; the listener keeps

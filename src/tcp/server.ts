@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { proxiedRemote, ProxyProtocolError, readProxyHeader, type ProxyHeader } from '../proxy/index.js';
 import { acceptedSocketOf, type TlsEndpoint } from '../tls/index.js';
 import type { ConnectionIntro } from './connection.js';
+import { hostPort } from '../listeners/host-port.js';
 import type { EchoStats } from './stats.js';
 
 export interface AcceptServerOptions {
@@ -52,7 +53,7 @@ export function createAcceptServer(options: AcceptServerOptions, tlsEndpoint: Tl
         if (!probe) {
           stats.proxyErrors[proxyError?.reason ?? 'error']++;
           if (logger.isLevelEnabled('debug')) {
-            logger.debug({ event: 'proxy_protocol_error', reason: proxyError?.reason, detail: proxyError?.message, remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'PROXY header missing or malformed');
+            logger.debug({ event: 'proxy_protocol_error', reason: proxyError?.reason, detail: proxyError?.message, remote: hostPort(socket.remoteAddress, socket.remotePort) }, 'PROXY header missing or malformed');
           }
         }
         options.headerSettled();
@@ -62,7 +63,7 @@ export function createAcceptServer(options: AcceptServerOptions, tlsEndpoint: Tl
 
   const refuse = (socket: Socket) => {
     stats.rejected.overload++;
-    if (logger.isLevelEnabled('debug')) logger.debug({ event: 'connection_rejected', reason: 'overload', remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'connection rejected');
+    if (logger.isLevelEnabled('debug')) logger.debug({ event: 'connection_rejected', reason: 'overload', remote: hostPort(socket.remoteAddress, socket.remotePort) }, 'connection rejected');
     socket.destroy();
   };
   const serverFor = (handle: (socket: Socket) => void) => createServer(serverOptions, (socket: Socket) => (options.refusing() ? refuse(socket) : handle(socket)));

@@ -5,6 +5,7 @@
 // line, a label lookup or a copy.
 import { createSocket as dgramCreateSocket, type RemoteInfo, type Socket, type SocketOptions, type SocketType } from 'node:dgram';
 import { ANY_HOST } from '../config/types.js';
+import { hostPort } from '../listeners/host-port.js';
 import { isIP, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createSourcePortPolicy, SOURCE_PORT_ALLOWED, SOURCE_PORT_LOOP, type SourcePortPolicy } from './source-ports.js';
@@ -156,7 +157,7 @@ export function createUdpEchoListener(options: UdpEchoListenerOptions): UdpEchoL
     }
     logger.debug(
       { event: 'udp_source_refused', reason, source: { address: sender.address, port: sender.port }, notLoggedSinceLastRefusal: refusals.notLogged },
-      `udp echo: not answering ${sender.address}:${sender.port} (${reason}); further refusals within ${warnIntervalMs} ms are counted, not logged`,
+      `udp echo: not answering ${hostPort(sender.address, sender.port)} (${reason}); further refusals within ${warnIntervalMs} ms are counted, not logged`,
     );
     refusals.lastWarnAt = at;
     refusals.notLogged = 0;

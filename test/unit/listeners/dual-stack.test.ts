@@ -9,8 +9,8 @@ import type { Runnable } from '../../../src/process/shell.js';
 import { createUdpEchoListener } from '../../../src/udp/listener.js';
 import { createUdpStats } from '../../../src/udp/stats.js';
 import { UDP_LISTENER_DEFAULTS } from '../../support/config.js';
-import { echoRoundTrip, openClient, patternedBytes, roundTrip } from '../../support/echo-client.js';
-import { silentLogger } from '../../support/logger.js';
+import { echoRoundTrip, openClient, patternedBytes, readExactly, roundTrip } from '../../support/echo-client.js';
+import { capturingLogger, silentLogger } from '../../support/logger.js';
 import { httpRequest, listenerPorts } from '../../support/metrics.js';
 import { canBindUdp6, openUdpClient } from '../../support/udp.js';
 
@@ -45,6 +45,28 @@ describe('default hosts: every address family', () => {
       const payload = patternedBytes(100_000, host.length);
       expect((await echoRoundTrip(echo.port, payload, { host })).equals(payload), host).toBe(true);
       expect((await httpRequest(http.port, '/readyz', { host })).status, host).toBe(200);
+    }
+  });
+
+  it.runIf(ipv6)('an IPv6 client is written [address]:port, an IPv4 one as IPv4 (not ::ffff:), wherever the service writes it: the banner, /connections, the log', async () => {
+    const { logger, lines } = capturingLogger('debug');
+    const outcome = parseConfig([], { ECHO_PORT: '0', HTTP_PORT: '0', ECHO_BANNER: 'hello {client_addr}' });
+    if (outcome.kind !== 'run') throw new Error('unexpected help');
+    const service = createService(outcome.config, { logger, version: 'test', registry: new Registry() });
+    running.push(service);
+    const { echo, http } = await service.start();
+    for (const host of ['::1', '127.0.0.1']) {
+      const client = await openClient(echo.port, { host });
+      try {
+        const written = host.includes(':') ? `[${host}]:${client.localPort}` : `${host}:${client.localPort}`;
+        const shown = await readExactly(client, `hello ${written}\n`.length);
+        expect(shown.toString(), host).toBe(`hello ${written}\n`);
+        const listing = JSON.parse((await httpRequest(http.port, '/connections')).body) as { connections: Array<{ client: string; peer: string }> };
+        expect(listing.connections.find((c) => c.peer === written), host).toMatchObject({ client: written });
+        expect(lines.some((line) => line.event === 'connection_opened' && line.remote === written), host).toBe(true);
+      } finally {
+        client.destroy();
+      }
     }
   });
 
