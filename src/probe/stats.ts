@@ -36,69 +36,52 @@ export interface ProbeStats {
 }
 
 export function createProbeStats(): ProbeStats {
-  const rtt = createLatencyHistogram();
   const errors = Object.fromEntries(ERROR_KINDS.map((kind) => [kind, 0])) as Record<ErrorKind, number>;
   const examples: Partial<Record<ErrorKind, string>> = {};
   const mismatches: Mismatch[] = [];
   const banners = new Map<string, number>();
-  const counts = { messagesOk: 0, messagesFailed: 0, bytesSent: 0, bytesVerified: 0, connectionsOpened: 0, strayReplies: 0, errorTotal: 0 };
-
-  const countError = (failure: ProbeFailure) => {
-    errors[failure.kind]++;
-    counts.errorTotal++;
-    examples[failure.kind] ??= failure.message;
-    if (failure.mismatch && mismatches.length < MISMATCHES_KEPT) mismatches.push(failure.mismatch);
-  };
-
-  return {
-    rtt,
-    get messagesOk() {
-      return counts.messagesOk;
-    },
-    get messagesFailed() {
-      return counts.messagesFailed;
-    },
-    get bytesSent() {
-      return counts.bytesSent;
-    },
-    get bytesVerified() {
-      return counts.bytesVerified;
-    },
-    get connectionsOpened() {
-      return counts.connectionsOpened;
-    },
-    get strayReplies() {
-      return counts.strayReplies;
-    },
-    get errorTotal() {
-      return counts.errorTotal;
-    },
+  // The interface shows the counters read-only; only these methods move them.
+  const stats = {
+    rtt: createLatencyHistogram(),
+    messagesOk: 0,
+    messagesFailed: 0,
+    bytesSent: 0,
+    bytesVerified: 0,
+    connectionsOpened: 0,
+    strayReplies: 0,
+    errorTotal: 0,
     errors,
     examples,
     mismatches,
     banners,
-    connectionOpened(banner) {
-      counts.connectionsOpened++;
+    connectionOpened(banner: string | undefined) {
+      stats.connectionsOpened++;
       if (banner === undefined) return;
       const seen = banners.get(banner);
       if (seen !== undefined) banners.set(banner, seen + 1);
       else if (banners.size < BANNERS_KEPT) banners.set(banner, 1);
     },
-    messageSent(bytes) {
-      counts.bytesSent += bytes;
+    messageSent(bytes: number) {
+      stats.bytesSent += bytes;
     },
-    messageEchoed(roundTripMs, bytes) {
-      counts.messagesOk++;
-      counts.bytesVerified += bytes;
-      rtt.record(roundTripMs);
+    messageEchoed(roundTripMs: number, bytes: number) {
+      stats.messagesOk++;
+      stats.bytesVerified += bytes;
+      stats.rtt.record(roundTripMs);
     },
-    messageFailed(failure) {
-      counts.messagesFailed++;
-      countError(failure);
+    messageFailed(failure: ProbeFailure) {
+      stats.messagesFailed++;
+      stats.error(failure);
     },
-    error: countError,
+    error(failure: ProbeFailure) {
+      errors[failure.kind]++;
+      stats.errorTotal++;
+      examples[failure.kind] ??= failure.message;
+      if (failure.mismatch && mismatches.length < MISMATCHES_KEPT) mismatches.push(failure.mismatch);
+    },
     strayReply() {
-      counts.strayReplies++;
+      stats.strayReplies++;
     },
   };
+  return stats;
 }
