@@ -2,7 +2,7 @@
 // --help, error lines and the settings other modules name all read this table.
 import { availableParallelism } from 'node:os';
 import { ANY_HOST, LOG_LEVELS, LISTENER_SCHEMES, type LogLevel, type MemoryBudgetSetting } from './types.js';
-import { BYTES_SYNTAX, parseBytes } from './units.js';
+import { BYTES_SYNTAX, MAX_TIMER_MS, parseBytes, wholeNumberFrom } from './units.js';
 
 export interface Setting<T> {
   readonly env: string;
@@ -21,17 +21,7 @@ export interface Setting<T> {
 
 const setting = <T>(definition: Setting<T>): Setting<T> => definition;
 
-const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout's ceiling; larger values fire at once
-
-const wholeNumber = (max: number) => (raw: string) => {
-  if (!/^\d+$/.test(raw)) return undefined;
-  const n = Number(raw);
-  return n <= max ? n : undefined;
-};
-const wholeNumberFrom = (min: number, max: number) => (raw: string) => {
-  const n = wholeNumber(max)(raw);
-  return n !== undefined && n >= min ? n : undefined;
-};
+const wholeNumber = (max: number) => wholeNumberFrom(0, max);
 export const parsePort = wholeNumber(65535);
 const milliseconds = wholeNumber(MAX_TIMER_MS);
 const hostname = (raw: string) => (raw === ANY_HOST || (/^[A-Za-z0-9.:_-]+$/.test(raw) && raw.length <= 253) ? raw : undefined);

@@ -1,4 +1,14 @@
-// Sizes and durations as people write them: one syntax wherever the service or the probe takes one.
+// Numbers, sizes and durations as people write them: one syntax wherever the service or the probe takes one.
+
+/** setTimeout's ceiling in milliseconds; larger values fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Digits only (no sign, point or exponent), from `min` to `max`. */
+export const wholeNumberFrom = (min: number, max: number) => (raw: string): number | undefined => {
+  if (!/^\d+$/.test(raw)) return undefined;
+  const n = Number(raw);
+  return n >= min && n <= max ? n : undefined;
+};
 
 const BYTES = /^(\d+)(|[KMG]i?B?)$/;
 /** K, M, G are powers of 1000 (as in Kubernetes), Ki, Mi, Gi of 1024; a trailing B is allowed. */

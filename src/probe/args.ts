@@ -4,7 +4,7 @@
 import { isIP } from 'node:net';
 import type { Endpoint, ProxyVersion } from './proxy-header.js';
 import { MAX_DATAGRAM_BYTES } from './udp.js';
-import { BYTES_SYNTAX, parseBytes, parseDuration } from '../config/units.js';
+import { BYTES_SYNTAX, MAX_TIMER_MS, parseBytes, parseDuration, wholeNumberFrom } from '../config/units.js';
 
 /** An argument that is not allowed. The message is the one line the user sees (exit 2). */
 export class ProbeArgumentError extends Error {
@@ -68,7 +68,6 @@ const MAX_CONCURRENCY = 10_000;
 const MAX_RATE = 1_000_000;
 const MAX_BANNER_LINES = 100;
 const MAX_DURATION_MS = 24 * 3600 * 1000;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface OptionDefinition<T> {
   readonly flag: string;
@@ -84,12 +83,6 @@ interface OptionDefinition<T> {
 
 const option = <T>(definition: OptionDefinition<T>): OptionDefinition<T> => definition;
 const switchOption = (flag: string, fallback: string, meaning: string) => option({ flag, placeholder: undefined, fallback, meaning, allowed: 'takes no value', parse: () => true as const });
-
-const wholeNumber = (min: number, max: number) => (raw: string) => {
-  if (!/^\d+$/.test(raw)) return undefined;
-  const n = Number(raw);
-  return n >= min && n <= max ? n : undefined;
-};
 
 const bytes = (raw: string) => {
   const n = parseBytes(raw);
@@ -130,13 +123,13 @@ const serverName = (raw: string) => (/^[A-Za-z0-9.-]{1,253}$/.test(raw) ? raw : 
 
 const OPTIONS = {
   size: option({ flag: '--size', placeholder: 'BYTES', fallback: '64', meaning: 'bytes per message (1200, 1Ki, 4MiB); for udp, one datagram', allowed: `from 1 to ${MAX_MESSAGE_BYTES} (64Mi): ${BYTES_SYNTAX}`, parse: bytes }),
-  count: option({ flag: '--count', placeholder: 'N', fallback: String(DEFAULT_COUNT), meaning: `messages in all (without --duration; with it, no limit unless given)`, allowed: `an integer from 1 to ${MAX_COUNT}`, parse: wholeNumber(1, MAX_COUNT) }),
+  count: option({ flag: '--count', placeholder: 'N', fallback: String(DEFAULT_COUNT), meaning: `messages in all (without --duration; with it, no limit unless given)`, allowed: `an integer from 1 to ${MAX_COUNT}`, parse: wholeNumberFrom(1, MAX_COUNT) }),
   duration: option({ flag: '--duration', placeholder: 'TIME', fallback: '(none)', meaning: 'run this long (500ms, 30s, 5m, 1h; a bare number is seconds); with --count, whichever ends first', allowed: 'a duration from 1ms to 24h: a number with the unit ms, s, m or h (a bare number is seconds)', parse: duration(MAX_DURATION_MS) }),
   rate: option({ flag: '--rate', placeholder: 'N', fallback: '0', meaning: 'messages per second across all connections (0 = each as soon as the one before on its connection is back)', allowed: `a number from 0 to ${MAX_RATE}`, parse: rate }),
-  concurrency: option({ flag: '--concurrency', placeholder: 'N', fallback: '1', meaning: 'connections (udp: sockets) at once, each one message at a time', allowed: `an integer from 1 to ${MAX_CONCURRENCY}`, parse: wholeNumber(1, MAX_CONCURRENCY) }),
-  messagesPerConnection: option({ flag: '--messages-per-connection', placeholder: 'N', fallback: '0', meaning: 'close a connection after N messages and open a new one (0 = keep it)', allowed: `an integer from 0 to ${MAX_COUNT}`, parse: wholeNumber(0, MAX_COUNT) }),
+  concurrency: option({ flag: '--concurrency', placeholder: 'N', fallback: '1', meaning: 'connections (udp: sockets) at once, each one message at a time', allowed: `an integer from 1 to ${MAX_CONCURRENCY}`, parse: wholeNumberFrom(1, MAX_CONCURRENCY) }),
+  messagesPerConnection: option({ flag: '--messages-per-connection', placeholder: 'N', fallback: '0', meaning: 'close a connection after N messages and open a new one (0 = keep it)', allowed: `an integer from 0 to ${MAX_COUNT}`, parse: wholeNumberFrom(0, MAX_COUNT) }),
   timeout: option({ flag: '--timeout', placeholder: 'TIME', fallback: '5s', meaning: 'deadline for a connection, a TLS handshake, the banner and each echo', allowed: 'a duration from 1ms to 24 days: a number with the unit ms, s, m or h (a bare number is seconds)', parse: duration(MAX_TIMER_MS) }),
-  bannerLines: option({ flag: '--banner-lines', placeholder: 'N', fallback: '0', meaning: 'lines the server sends first (ECHO_BANNER): read and reported, not checked as echo', allowed: `an integer from 0 to ${MAX_BANNER_LINES}`, parse: wholeNumber(0, MAX_BANNER_LINES) }),
+  bannerLines: option({ flag: '--banner-lines', placeholder: 'N', fallback: '0', meaning: 'lines the server sends first (ECHO_BANNER): read and reported, not checked as echo', allowed: `an integer from 0 to ${MAX_BANNER_LINES}`, parse: wholeNumberFrom(0, MAX_BANNER_LINES) }),
   proxy: option({ flag: '--proxy', placeholder: 'v1|v2', fallback: '(none)', meaning: 'send a PROXY protocol header first, as a load balancer does (tcp, tls)', allowed: 'v1 or v2', parse: proxyVersion }),
   proxySource: option({ flag: '--proxy-source', placeholder: 'ADDR:PORT', fallback: '(own address)', meaning: 'the client the PROXY header names ([v6]:port for IPv6)', allowed: 'an IP address and a port, ADDRESS:PORT ([ADDRESS]:PORT for IPv6)', parse: endpoint }),
   proxyDestination: option({ flag: '--proxy-destination', placeholder: 'ADDR:PORT', fallback: '(target)', meaning: 'the destination the PROXY header names', allowed: 'an IP address and a port, ADDRESS:PORT ([ADDRESS]:PORT for IPv6)', parse: endpoint }),
