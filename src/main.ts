@@ -7,6 +7,7 @@
 // without incremental marking each is a 20-25 ms stop-the-world Mark-Compact, several per GiB
 // echoed (heap-settings.test.ts counts them).
 import { setFlagsFromString } from 'node:v8';
+import { countBuffersInHeapLimit } from './overload/memory.js';
 
 // SIGUSR1 would open Node's inspector on 127.0.0.1:9229, and with it a way to run code in the
 // process. A listener of our own replaces Node's; this one covers the moment before cli.ts installs
@@ -17,8 +18,9 @@ process.on('SIGUSR1', () => undefined);
 // old generation each time enough of that external memory piles up between scavenges: 15-17 per
 // GiB echoed under bulk load, each marking this service's ~12 MiB of Fastify, pino and prom-client
 // (bare Node: 4 MiB), 17% of the CPU. With external memory counted in V8's global heap limit,
-// which grows with the heap, it is 5-10 per GiB (bench/profile.mjs, Node 24 and 26).
-setFlagsFromString('--external-memory-accounted-in-global-limit');
+// which grows with the heap, it is 5-10 per GiB (bench/profile.mjs, Node 24 and 26). The memory
+// guard turns this off near its budget, where dead Buffers must not pile up.
+countBuffersInHeapLimit(true);
 
 // Loading those libraries keeps enough alive that V8 would grow the young generation to 8 MiB before
 // the first connection, and every scavenge would then sweep four times as many socket-read buffers

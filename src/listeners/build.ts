@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/types.js';
 import { createMemoryGuard, type MemoryGuard } from '../overload/memory-guard.js';
-import { fullGarbageCollector, processMemorySampler, type MemorySampler } from '../overload/memory.js';
+import { processMemorySampler, v8GarbageCollector, type MemorySampler } from '../overload/memory.js';
 import { registerMemoryGuardMetrics } from '../overload/metrics.js';
 import { registerProxyMetrics } from '../proxy/metrics.js';
 import { createConnectionTable, type ConnectionsPage, type ConnectionsQuery } from '../tcp/connection-table.js';
@@ -98,7 +98,7 @@ export function createProcessListeners(config: Pick<Config, 'listeners' | 'echo'
           budgetBytes: deps.memoryBudgetBytes,
           listeners: tcp.map((listener) => listener.echo),
           sample: sampleMemory,
-          collectGarbage: fullGarbageCollector(),
+          garbageCollector: v8GarbageCollector(),
           logger: logger.child({ component: 'memory-guard' }),
           now,
         });

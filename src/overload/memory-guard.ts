@@ -14,7 +14,7 @@
 // A paused connection's buffered echo cannot be shrunk without losing bytes, so closing is the only
 // way to take memory back from a client that does not read.
 import type { Logger } from 'pino';
-import type { MemorySample, MemorySampler } from './memory.js';
+import type { GarbageCollector, MemorySample, MemorySampler } from './memory.js';
 
 export const REFUSE_AT = 0.85;
 export const RESUME_BELOW = 0.7;
@@ -32,6 +32,16 @@ export const SAMPLE_INTERVAL_NEAR_BUDGET_MS = 20;
 export const NEAR_BUDGET = 0.5;
 /** While above REFUSE_AT or refusing, a full GC at most this often, so garbage alone never keeps the service refusing. */
 export const GC_INTERVAL_MS = 1000;
+/**
+ * From NEAR_BUDGET on, Buffers already echoed but not yet collected are collected once they pass this
+ * share of the budget: a young collection first, a full one if that is not enough. V8 schedules its
+ * collections by heap allocation, and a chunk's objects weigh a few hundred bytes against its 64 KiB:
+ * clients flooding at loopback speed left 100 MiB and more of dead Buffers between two collections,
+ * all of it resident.
+ */
+export const DEAD_BUFFERS_SHARE = 1 / 8;
+/** A full collection for dead Buffers at most this often: it costs 5-15 ms here, a young one under 1 ms. */
+export const DEAD_BUFFERS_FULL_GC_INTERVAL_MS = 100;
 /**
  * How long what the guard closed may still count as used: buffers are freed once their sockets have
  * closed and V8 has swept them (concurrently, after a collection). Meanwhile the guard deducts its
@@ -71,7 +81,7 @@ export interface MemoryGuardOptions {
   readonly budgetBytes: number;
   readonly listeners: readonly GuardedListener[];
   readonly sample: MemorySampler;
-  readonly collectGarbage: () => void;
+  readonly garbageCollector: GarbageCollector;
   readonly logger: Logger;
   readonly now: () => number;
 }
@@ -95,7 +105,7 @@ export interface MemoryGuard {
 }
 
 export function createMemoryGuard(options: MemoryGuardOptions): MemoryGuard {
-  const { budgetBytes, listeners, sample, collectGarbage, logger, now } = options;
+  const { budgetBytes, listeners, sample, garbageCollector, logger, now } = options;
   const refuseAt = budgetBytes * REFUSE_AT;
   let resumeBelow = budgetBytes * RESUME_BELOW;
   let last: MemorySample = { usedBytes: 0, rssBytes: 0 };
@@ -104,6 +114,7 @@ export function createMemoryGuard(options: MemoryGuardOptions): MemoryGuard {
   let closing = false;
   let shedConnections = 0;
   let lastGcAt = -Infinity;
+  let collectingBuffersEarly = false;
   /** Estimated bytes of connections closed within the last SHED_SETTLE_MS, and when that window ends. */
   let releasing = 0;
   let releasingUntil = -Infinity;
@@ -116,9 +127,26 @@ export function createMemoryGuard(options: MemoryGuardOptions): MemoryGuard {
   };
 
   const collect = () => {
-    collectGarbage();
+    garbageCollector.full();
     lastGcAt = now();
     measure();
+  };
+
+  const heldByConnections = () => {
+    let held = 0;
+    for (const listener of listeners) for (const connection of listener.openConnections()) held += connection.heldBytes();
+    return held;
+  };
+
+  /** Buffers no connection holds (echo already sent) past DEAD_BUFFERS_SHARE of the budget: collected now. */
+  const collectDeadBuffers = () => {
+    if (last.bufferBytes === undefined) return;
+    const held = heldByConnections();
+    const tooMany = () => (last.bufferBytes ?? 0) - held > budgetBytes * DEAD_BUFFERS_SHARE;
+    if (!tooMany()) return;
+    garbageCollector.young();
+    measure();
+    if (tooMany() && now() - lastGcAt >= DEAD_BUFFERS_FULL_GC_INTERVAL_MS) collect();
   };
 
   /**
@@ -194,6 +222,12 @@ export function createMemoryGuard(options: MemoryGuardOptions): MemoryGuard {
     },
     check() {
       measure();
+      const nearBudget = used >= budgetBytes * NEAR_BUDGET;
+      if (nearBudget !== collectingBuffersEarly) {
+        collectingBuffersEarly = nearBudget;
+        garbageCollector.collectBuffersEarly(nearBudget);
+      }
+      if (nearBudget) collectDeadBuffers();
       // Garbage counts as used until V8 collects it: collect before deciding to refuse, and while
       // refusing, so that garbage alone neither starts shedding nor keeps it going.
       if ((refusing || used >= refuseAt) && now() - lastGcAt >= GC_INTERVAL_MS) collect();
@@ -232,6 +266,10 @@ export function createMemoryGuard(options: MemoryGuardOptions): MemoryGuard {
     stop() {
       running = false;
       clearTimeout(timer);
+      if (collectingBuffersEarly) {
+        collectingBuffersEarly = false;
+        garbageCollector.collectBuffersEarly(false);
+      }
     },
   };
   return guard;

@@ -52,6 +52,11 @@ export interface MemorySample {
   readonly heapBytes?: number;
   readonly externalBytes?: number;
   readonly socketBytes?: number;
+  /**
+   * Buffers V8 has not collected yet (part of externalBytes): those connections hold, and those
+   * already echoed whose memory waits for a collection.
+   */
+  readonly bufferBytes?: number;
 }
 
 export type MemorySampler = () => MemorySample;
@@ -69,9 +74,9 @@ export function processMemorySampler(readFile: ReadFile = readText): MemorySampl
   const nativeBytes = Math.max(0, start.rss - start.heapUsed - start.external);
   const socketBytes = hasFile(readFile, STAT_FILE_V2) ? () => cgroupSocketBytes(readFile) : () => 0;
   return () => {
-    const { heapUsed, external, rss } = process.memoryUsage();
+    const { heapUsed, external, arrayBuffers, rss } = process.memoryUsage();
     const sockets = socketBytes();
-    return { usedBytes: nativeBytes + heapUsed + external + sockets, rssBytes: rss, heapBytes: heapUsed, externalBytes: external, socketBytes: sockets };
+    return { usedBytes: nativeBytes + heapUsed + external + sockets, rssBytes: rss, heapBytes: heapUsed, externalBytes: external, socketBytes: sockets, bufferBytes: arrayBuffers };
   };
 }
 
@@ -84,14 +89,33 @@ function hasFile(readFile: ReadFile, path: string): boolean {
   }
 }
 
+/** V8's collections, for the guard: memory freed by shedding, and dead Buffers, show at the next sample. */
+export interface GarbageCollector {
+  /** A scavenge of the young generation: well under a millisecond here; frees Buffers that died young. */
+  young(): void;
+  /** A full collection: some milliseconds; frees everything unreachable, Buffers that lived long enough to be promoted too. */
+  full(): void;
+  /**
+   * Under memory pressure, V8 collects for dead Buffers at its own external-memory limit instead of
+   * within the heap limit main.ts counts them in for throughput (by which 100-200 MiB of them can pile
+   * up between two collections).
+   */
+  collectBuffersEarly(early: boolean): void;
+}
+
 /**
- * A full garbage collection, so that memory freed by shedding shows at the next sample instead of
- * when V8 gets round to it (seconds later in an idle process). Called only while shedding.
+ * Whether V8 counts Buffers (external memory) within its global heap limit, which grows with the
+ * heap: fewer full collections under bulk load (main.ts turns it on), more dead Buffers between them.
  */
-export function fullGarbageCollector(): () => void {
+export function countBuffersInHeapLimit(count: boolean): void {
+  setFlagsFromString(`--${count ? '' : 'no-'}external-memory-accounted-in-global-limit`);
+}
+
+export function v8GarbageCollector(): GarbageCollector {
   setFlagsFromString('--expose-gc');
   // The flag exposes gc() to contexts created after it.
-  return runInNewContext('gc') as () => void;
+  const gc = runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
+  return { young: () => gc({ type: 'minor' }), full: () => gc({ type: 'major' }), collectBuffersEarly: (early) => countBuffersInHeapLimit(!early) };
 }
 
 /**

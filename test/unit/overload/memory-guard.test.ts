@@ -2,7 +2,7 @@
 // test/service/faults/memory-guard.test.ts attacks the real service, test/external/container.test.ts the real image.
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { CONNECTION_OVERHEAD_BYTES, createMemoryGuard, GC_INTERVAL_MS, SHED_SETTLE_MS, type GuardedListener, type Sheddable } from '../../../src/overload/memory-guard.js';
+import { CONNECTION_OVERHEAD_BYTES, createMemoryGuard, DEAD_BUFFERS_FULL_GC_INTERVAL_MS, GC_INTERVAL_MS, SHED_SETTLE_MS, type GuardedListener, type Sheddable } from '../../../src/overload/memory-guard.js';
 import { AUTO_BUDGET_FRACTION, cgroupMemoryLimit, cgroupSocketBytes, resolveMemoryBudget, type ReadFile } from '../../../src/overload/memory.js';
 
 const MiB = 1024 * 1024;
@@ -16,8 +16,13 @@ interface FakeConnection extends Sheddable {
 function setup() {
   let used = 10 * MiB;
   let garbage = 0;
+  /** Dead Buffers: those a young collection frees, and those promoted before they died (a full one only). */
+  let deadYoungBuffers = 0;
+  let deadOldBuffers = 0;
   let clock = 0;
   let gcs = 0;
+  let youngGcs = 0;
+  const buffersEarly: boolean[] = [];
   const shed: string[] = [];
   const refusals: boolean[] = [];
   const open = new Set<FakeConnection>();
@@ -56,10 +61,24 @@ function setup() {
   const guard = createMemoryGuard({
     budgetBytes: BUDGET,
     listeners: [listener],
-    sample: () => ({ usedBytes: used + garbage, rssBytes: used + garbage }),
-    collectGarbage: () => {
-      gcs++;
-      garbage = 0;
+    sample: () => {
+      const dead = deadYoungBuffers + deadOldBuffers;
+      let held = 0;
+      for (const connection of open) held += connection.heldBytes();
+      return { usedBytes: used + garbage + dead, rssBytes: used + garbage + dead, bufferBytes: held + dead };
+    },
+    garbageCollector: {
+      young: () => {
+        youngGcs++;
+        deadYoungBuffers = 0;
+      },
+      full: () => {
+        gcs++;
+        garbage = 0;
+        deadYoungBuffers = 0;
+        deadOldBuffers = 0;
+      },
+      collectBuffersEarly: (early) => buffersEarly.push(early),
     },
     logger: pino({ level: 'silent' }),
     now: () => clock,
@@ -72,6 +91,12 @@ function setup() {
     shed,
     refusals,
     gcs: () => gcs,
+    youngGcs: () => youngGcs,
+    buffersEarly,
+    addDeadBuffers: (young: number, old: number) => {
+      deadYoungBuffers += young;
+      deadOldBuffers += old;
+    },
     setUsed: (bytes: number) => (used = bytes),
     used: () => used,
     addGarbage: (bytes: number) => (garbage += bytes),
@@ -189,6 +214,67 @@ describe('memory guard', () => {
     t.advance(1);
     t.guard.check();
     expect(t.gcs()).toBe(2);
+  });
+
+  it('from half the budget on, has V8 collect for Buffers early; back under half, or stopped, as main.ts set it', () => {
+    const t = setup();
+    t.setUsed(40 * MiB);
+    t.guard.check();
+    expect(t.buffersEarly).toEqual([]);
+    t.setUsed(55 * MiB);
+    t.guard.check();
+    t.guard.check();
+    expect(t.buffersEarly).toEqual([true]);
+    t.setUsed(45 * MiB);
+    t.guard.check();
+    expect(t.buffersEarly).toEqual([true, false]);
+    t.setUsed(60 * MiB);
+    t.guard.check();
+    t.guard.stop();
+    expect(t.buffersEarly).toEqual([true, false, true, false]);
+  });
+
+  it('from half the budget on, collects dead Buffers past an eighth of it: a young collection where that frees them', () => {
+    const t = setup();
+    t.setUsed(40 * MiB);
+    t.addDeadBuffers(20 * MiB, 0); // 60 MiB counted: over half, under 85%
+    t.guard.check();
+    expect(t.youngGcs()).toBe(1);
+    expect(t.gcs()).toBe(0);
+    expect(t.guard.usedBytes).toBe(40 * MiB);
+    t.addDeadBuffers(12 * MiB, 0); // under an eighth: left to V8
+    t.guard.check();
+    expect(t.youngGcs()).toBe(1);
+  });
+
+  it('a full collection where the dead Buffers had been promoted, at most every 100 ms', () => {
+    const t = setup();
+    t.setUsed(40 * MiB);
+    t.addDeadBuffers(0, 20 * MiB);
+    t.guard.check();
+    expect([t.youngGcs(), t.gcs()]).toEqual([1, 1]);
+    expect(t.guard.usedBytes).toBe(40 * MiB);
+    t.addDeadBuffers(0, 20 * MiB);
+    t.advance(DEAD_BUFFERS_FULL_GC_INTERVAL_MS - 1);
+    t.guard.check();
+    expect([t.youngGcs(), t.gcs()]).toEqual([2, 1]);
+    t.advance(1);
+    t.guard.check();
+    expect([t.youngGcs(), t.gcs()]).toEqual([3, 2]);
+    expect(t.guard.usedBytes).toBe(40 * MiB);
+  });
+
+  it('Buffers that connections hold are not dead: no collection for them, nor below half the budget', () => {
+    const t = setup();
+    t.setUsed(20 * MiB);
+    for (let i = 0; i < 10; i++) t.connect(`c${i}`, 4 * MiB, i); // 40 MiB of Buffers held: 60 MiB + overhead counted
+    t.guard.check();
+    expect([t.youngGcs(), t.gcs()]).toEqual([0, 0]);
+    const quiet = setup();
+    quiet.setUsed(20 * MiB);
+    quiet.addDeadBuffers(25 * MiB, 0); // 45 MiB counted: under half
+    quiet.guard.check();
+    expect([quiet.youngGcs(), quiet.gcs()]).toEqual([0, 0]);
   });
 
   it('over the budget closes the connections holding the most, newest first among equals, only as many as needed', () => {
