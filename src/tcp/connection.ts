@@ -42,22 +42,6 @@ type EchoSocket = Socket & { [CONNECTION]: EchoConnection };
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT']);
 
 /**
- * After every chunk a socket pushes, Node schedules a "read more" tick (process.nextTick, a tick
- * object, then a read(0) that finds the socket's handle already reading). A socket read in flowing
- * mode does not need it: the handle reads by itself, and after a pause, resume() and read() restart
- * it. Marking that tick as already pending skips it: one tick less per chunk, and the echo no longer
- * depends on how V8 happened to compile process.nextTick in this process (from one start to the next
- * that moved ping-pong CPU by up to 8%). A Node without the flag is left as it is.
- */
-function skipReadMoreTicks(socket: Socket): void {
-  const state = (socket as Socket & { _readableState?: { readingMore?: unknown } })._readableState;
-  if (typeof state?.readingMore !== 'boolean') return;
-  // A tick already pending clears the mark when it runs; ticks run in order, so mark again after it.
-  if (state.readingMore) process.nextTick(() => (state.readingMore = true));
-  else state.readingMore = true;
-}
-
-/**
  * Once the server has decided to close (lifetime over), how long the client has to take the rest of
  * its echo and close its side before the connection is dropped: a client that never reads (or never
  * closes) must not keep its slot.
@@ -110,7 +94,6 @@ export class EchoConnection {
       this.pump = new BehaviourPump(socket, options.behaviour, this, options.now);
       if (this.pump.reads) socket.on('data', EchoConnection.onShapedData);
     }
-    skipReadMoreTicks(socket);
     socket.on('drain', EchoConnection.onDrain);
     socket.on('end', EchoConnection.onEnd);
     socket.on('error', EchoConnection.onError);
