@@ -31,6 +31,18 @@ const V8_DEFAULT_GROWTH_FACTOR = 2;
 const growthSetByOperator = process.execArgv.some((arg) => arg.replaceAll('_', '-').startsWith('--semi-space-growth-factor'));
 if (!growthSetByOperator) setFlagsFromString('--semi-space-growth-factor=1');
 
+// After every chunk a socket pushes, Node's stream schedules process.nextTick(maybeReadMore_, stream,
+// state). How fast that call runs depends on what V8 has seen by the time it optimises nextTick:
+// after the calls of other shapes that loading the CLI makes, most starts got a slower compile
+// (ping-pong with 100 connections at 0.93x bare Node on Node 26; bare Node loads almost nothing).
+// Calls of the echo's shape first make its compile the one V8 keeps (docs/performance.md).
+const ECHO_SHAPED_TICKS = 20_000;
+const stream = {};
+const state = {};
+const nothing = (_stream: object, _state: object) => undefined;
+for (let i = 0; i < ECHO_SHAPED_TICKS; i++) process.nextTick(nothing, stream, state);
+await new Promise(setImmediate);
+
 const { runCli } = await import('./cli.js');
 await runCli();
 
