@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Entry point: V8's heap settings first, then the command line (cli.ts). A flag set here governs
-// what is loaded after it, so the CLI, and with it Fastify, pino and prom-client, comes last.
+// Entry point: V8's heap settings and the echo's warm-up first, then the command line (cli.ts). A
+// flag set here governs what is loaded after it, and what V8 sees first shapes how it optimises, so
+// the CLI, and with it Fastify, pino and prom-client, comes last.
 // Run as `node dist/main.js` wherever signals matter: npm does not pass them cleanly to a draining child.
 //
 // Incremental marking stays on: V8 answers the read buffers' external memory with a full GC, and
