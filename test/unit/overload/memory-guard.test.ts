@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { CONNECTION_OVERHEAD_BYTES, createMemoryGuard, DEAD_BUFFERS_FULL_GC_INTERVAL_MS, GC_INTERVAL_MS, SHED_SETTLE_MS, type GuardedListener, type Sheddable } from '../../../src/overload/memory-guard.js';
-import { AUTO_BUDGET_FRACTION, cgroupMemoryLimit, cgroupSocketBytes, resolveMemoryBudget, type ReadFile } from '../../../src/overload/memory.js';
+import { AUTO_BUDGET_FRACTION, cgroupMemoryLimit, cgroupSocketBytes, processMemorySampler, resolveMemoryBudget, type ReadFile } from '../../../src/overload/memory.js';
 
 const MiB = 1024 * 1024;
 const BUDGET = 100 * MiB;
@@ -362,6 +362,15 @@ describe('memory readings', () => {
     if (text === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
     return text;
   };
+
+  it('counts Buffers as V8 frees them (arrayBuffers), not as external, which keeps them until the next collection', () => {
+    const usage = { rss: 100 * MiB, heapUsed: 20 * MiB, external: 6 * MiB, arrayBuffers: 2 * MiB };
+    const sample = processMemorySampler(files({}), () => usage);
+    const atStart = sample().usedBytes; // native 74 + heap 20 + other external 4 + Buffers 2
+    expect(atStart).toBe(100 * MiB);
+    Object.assign(usage, { heapUsed: 22 * MiB, external: 90 * MiB, arrayBuffers: 10 * MiB }); // 80 MiB of Buffers freed, still in external
+    expect(sample()).toMatchObject({ usedBytes: atStart + 2 * MiB + 8 * MiB, bufferBytes: 10 * MiB, externalBytes: 90 * MiB });
+  });
 
   it('reads the cgroup v2 limit, then v1; "max", v1 "unlimited" and no cgroup mean none', () => {
     expect(cgroupMemoryLimit(files({ '/sys/fs/cgroup/memory.max': '268435456\n' }))).toBe(268435456);
