@@ -108,7 +108,7 @@ export function createMemoryGuard(options: MemoryGuardOptions): MemoryGuard {
   const { budgetBytes, listeners, sample, garbageCollector, logger, now } = options;
   const refuseAt = budgetBytes * REFUSE_AT;
   let resumeBelow = budgetBytes * RESUME_BELOW;
-  let last: MemorySample = { usedBytes: 0, rssBytes: 0 };
+  let last: MemorySample = { usedBytes: 0, rssBytes: 0, bufferBytes: 0 };
   let used = 0;
   let refusing = false;
   let closing = false;
@@ -140,9 +140,8 @@ export function createMemoryGuard(options: MemoryGuardOptions): MemoryGuard {
 
   /** Buffers no connection holds (echo already sent) past DEAD_BUFFERS_SHARE of the budget: collected now. */
   const collectDeadBuffers = () => {
-    if (last.bufferBytes === undefined) return;
     const held = heldByConnections();
-    const tooMany = () => (last.bufferBytes ?? 0) - held > budgetBytes * DEAD_BUFFERS_SHARE;
+    const tooMany = () => last.bufferBytes - held > budgetBytes * DEAD_BUFFERS_SHARE;
     if (!tooMany()) return;
     garbageCollector.young();
     measure();

@@ -48,15 +48,15 @@ export interface MemorySample {
   readonly usedBytes: number;
   /** Resident set size, for /healthz: stays near its peak after a burst (the allocator keeps freed pages). */
   readonly rssBytes: number;
+  /**
+   * Buffers V8 has not freed yet (part of usedBytes): those connections hold, and those already echoed
+   * whose memory waits for a collection.
+   */
+  readonly bufferBytes: number;
   /** The parts of usedBytes, for /healthz. */
   readonly heapBytes?: number;
   readonly externalBytes?: number;
   readonly socketBytes?: number;
-  /**
-   * Buffers V8 has not collected yet (part of externalBytes): those connections hold, and those
-   * already echoed whose memory waits for a collection.
-   */
-  readonly bufferBytes?: number;
 }
 
 export type MemorySampler = () => MemorySample;
